@@ -1,0 +1,1 @@
+"""The `ea-mt average` command (not written yet)."""

@@ -1,0 +1,1 @@
+"""The `ea-mt demo` command (not written yet)."""

@@ -1,0 +1,1 @@
+"""The `ea-mt evaluate` command (not written yet)."""

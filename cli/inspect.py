@@ -1,0 +1,1 @@
+"""The `ea-mt inspect` command (not written yet)."""

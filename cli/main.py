@@ -1,0 +1,43 @@
+"""Entry point of the ``ea-mt`` console script."""
+
+import sys
+
+import typer
+
+import ea_mt
+from ea_mt.cli import (  # noqa: F401  (each module attaches its command to the app)
+    average,
+    demo,
+    evaluate,
+    inspect,
+    prepare,
+    score,
+    train,
+    translate,
+)
+from ea_mt.cli.app import app
+from ea_mt.errors import UserError
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"ea-mt {ea_mt.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Evolving-Attention Transformer NMT on fairseq: prepare, train, translate, score."""
+
+
+def main() -> None:
+    """Run the ``ea-mt`` application; a UserError becomes one line on stderr and exit code 2."""
+    try:
+        app(standalone_mode=True)
+    except UserError as error:
+        print(f"ea-mt: error: {error}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,1 @@
+"""The `ea-mt prepare` command (not written yet)."""

@@ -1,0 +1,1 @@
+"""The `ea-mt score` command (not written yet)."""

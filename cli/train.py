@@ -1,0 +1,1 @@
+"""The `ea-mt train` command (not written yet)."""

@@ -1,0 +1,1 @@
+"""The `ea-mt translate` command (not written yet)."""

@@ -1,0 +1,1 @@
+"""EA-Transformer fairseq model and architectures (work in progress)."""
