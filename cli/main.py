@@ -1,7 +1,5 @@
 """Entry point of the ``ea-mt`` console script."""
 
-import sys
-
 import typer
 
 import ea_mt
@@ -16,7 +14,6 @@ from ea_mt.cli import (  # noqa: F401  (each module attaches its command to the 
     translate,
 )
 from ea_mt.cli.app import app
-from ea_mt.errors import UserError
 
 
 def _version(value: bool) -> None:
@@ -35,9 +32,5 @@ def _root(
 
 
 def main() -> None:
-    """Run the ``ea-mt`` application; a UserError becomes one line on stderr and exit code 2."""
-    try:
-        app(standalone_mode=True)
-    except UserError as error:
-        print(f"ea-mt: error: {error}", file=sys.stderr)
-        sys.exit(2)
+    """Run the ``ea-mt`` application."""
+    app()
