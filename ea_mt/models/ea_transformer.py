@@ -1,0 +1,130 @@
+"""The ``ea_transformer`` fairseq model and its architectures (fairseq's presets, EA added)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from fairseq.models import (
+    ARCH_MODEL_REGISTRY,
+    MODEL_REGISTRY,
+    register_model,
+    register_model_architecture,
+)
+from fairseq.models.transformer import TransformerConfig, TransformerModel
+from fairseq.models.transformer import transformer_legacy as vanilla
+
+from ea_mt.models.config import (
+    CHAINS,
+    DEFAULT_ALPHA,
+    DEFAULT_BETA,
+    DEFAULT_KERNEL_SIZE,
+    EAConfig,
+)
+from ea_mt.models.encoder_decoder import EATransformerDecoder, EATransformerEncoder
+
+logger = logging.getLogger(__name__)
+
+EA_CONV_KEY = ".ea_conv."
+
+
+class EATransformerModel(TransformerModel):
+    """Evolving-Attention Transformer (Wang et al., ICML 2021) on fairseq's transformer.
+
+    Every parameter is named as in fairseq's ``transformer`` except the ``ea_conv``
+    convolutions, so a vanilla checkpoint of the same size warm-starts an EA model
+    (``--finetune-from-model vanilla.pt``; the convolutions keep their fresh weights).
+    """
+
+    @classmethod
+    def add_args(cls, parser) -> None:
+        super().add_args(parser)
+        parser.add_argument("--ea-alpha", type=float, metavar="A",
+                            help=f"weight α of the previous layer's map (default {DEFAULT_ALPHA})")
+        parser.add_argument("--ea-beta", type=float, metavar="B",
+                            help=f"weight β of the convolution branch (default {DEFAULT_BETA})")
+        parser.add_argument("--ea-kernel-size", type=int, metavar="K",
+                            help=f"odd size of the k×k map convolution (default {DEFAULT_KERNEL_SIZE})")
+        parser.add_argument("--ea-chains", type=str, metavar="LIST",
+                            help="comma-separated chains that evolve, of encoder,decoder,cross; "
+                                 "'none' for plain attention everywhere (default all three)")
+
+    @classmethod
+    def build_model(cls, args, task):
+        ea_defaults(args)
+        ea = EAConfig.from_args(args)
+        if ea.chains and getattr(args, "checkpoint_activations", False):
+            raise ValueError("evolving attention does not support --checkpoint-activations")
+        return super().build_model(args, task)
+
+    @classmethod
+    def build_encoder(cls, args, src_dict, embed_tokens):
+        return EATransformerEncoder(TransformerConfig.from_namespace(args), src_dict, embed_tokens)
+
+    @classmethod
+    def build_decoder(cls, args, tgt_dict, embed_tokens):
+        cfg = TransformerConfig.from_namespace(args)
+        return EATransformerDecoder(cfg, tgt_dict, embed_tokens,
+                                    no_encoder_attn=cfg.no_cross_attention)
+
+    def load_state_dict(self, state_dict, strict=True, model_cfg=None, args=None):
+        """Load weights; a vanilla transformer's state dict may leave out every ``ea_conv``."""
+        from_vanilla = strict and not any(EA_CONV_KEY in name for name in state_dict)
+        result = super().load_state_dict(state_dict, strict=not from_vanilla,
+                                         model_cfg=model_cfg, args=args)
+        if from_vanilla:
+            missing = [name for name in result.missing_keys if EA_CONV_KEY not in name]
+            if missing or result.unexpected_keys:
+                raise RuntimeError(
+                    "state dict does not match the model: missing "
+                    f"{missing}, unexpected {result.unexpected_keys}"
+                )
+            if result.missing_keys:
+                logger.info("loaded vanilla transformer weights; %d EA convolution tensors keep "
+                            "their initialisation", len(result.missing_keys))
+        return result
+
+
+def ea_defaults(args) -> None:
+    """Fill the evolving-attention options a checkpoint or command line left out."""
+    args.ea_alpha = getattr(args, "ea_alpha", None)
+    args.ea_alpha = DEFAULT_ALPHA if args.ea_alpha is None else args.ea_alpha
+    args.ea_beta = getattr(args, "ea_beta", None)
+    args.ea_beta = DEFAULT_BETA if args.ea_beta is None else args.ea_beta
+    args.ea_kernel_size = getattr(args, "ea_kernel_size", None) or DEFAULT_KERNEL_SIZE
+    chains = getattr(args, "ea_chains", None)
+    args.ea_chains = ",".join(CHAINS) if chains is None else chains
+
+
+# fairseq's presets that get an EA twin: ea_<name> has exactly <name>'s dimensions.
+PRESETS: dict[str, Callable] = {
+    "ea_transformer_tiny": vanilla.tiny_architecture,
+    "ea_transformer": vanilla.base_architecture,
+    "ea_transformer_iwslt_de_en": vanilla.transformer_iwslt_de_en,
+    "ea_transformer_wmt_en_de": vanilla.transformer_wmt_en_de,
+    "ea_transformer_vaswani_wmt_en_de_big": vanilla.transformer_vaswani_wmt_en_de_big,
+    "ea_transformer_wmt_en_de_big": vanilla.transformer_wmt_en_de_big,
+    # The big preset users ask for by this name: Vaswani et al.'s big dimensions, dropout 0.3.
+    "ea_transformer_big": vanilla.transformer_vaswani_wmt_en_de_big,
+}
+
+
+def _ea_architecture(preset: Callable) -> Callable:
+    def architecture(args) -> None:
+        ea_defaults(args)
+        preset(args)
+
+    architecture.__doc__ = f"{preset.__name__} with evolving attention."
+    return architecture
+
+
+def register() -> None:
+    """Register the model and its architectures with fairseq, once per process."""
+    if "ea_transformer" not in MODEL_REGISTRY:
+        register_model("ea_transformer")(EATransformerModel)
+    for name, preset in PRESETS.items():
+        if name not in ARCH_MODEL_REGISTRY:
+            register_model_architecture("ea_transformer", name)(_ea_architecture(preset))
+
+
+register()
