@@ -117,7 +117,8 @@ class EvolvingMultiheadAttention(MultiheadAttention):
         )
         logits = logits.view(bsz, self.num_heads, tgt_len, -1)
         blocked = torch.isneginf(logits)
-        query_padding = key_padding_mask if self.self_attention and incremental_state is None else None
+        full_self_attention = self.self_attention and incremental_state is None
+        query_padding = key_padding_mask if full_self_attention else None
         evolved = self._evolve(logits, blocked, query_padding, incremental_state)
         scores = logits if evolved is None else evolved.masked_fill(blocked, float("-inf"))
 

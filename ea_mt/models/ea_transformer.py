@@ -44,7 +44,7 @@ class EATransformerModel(TransformerModel):
         parser.add_argument("--ea-beta", type=float, metavar="B",
                             help=f"weight β of the convolution branch (default {DEFAULT_BETA})")
         parser.add_argument("--ea-kernel-size", type=int, metavar="K",
-                            help=f"odd size of the k×k map convolution (default {DEFAULT_KERNEL_SIZE})")
+                            help=f"odd kernel size k (default {DEFAULT_KERNEL_SIZE})")
         parser.add_argument("--ea-chains", type=str, metavar="LIST",
                             help="comma-separated chains that evolve, of encoder,decoder,cross; "
                                  "'none' for plain attention everywhere (default all three)")
