@@ -1,0 +1,42 @@
+# ea-mt developer commands.  `make install` is idempotent: it only reinstalls when
+# pyproject.toml, requirements/* or the TORCH spec changed.
+#   make install VENV=/tmp/venv-check        # install into another venv
+#   make install TORCH='torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128'
+
+VENV ?= .venv
+PYTHON ?= python3
+# Always an exact pin: a bare `torch` would pull several GB of CUDA wheels.
+TORCH ?= torch==2.13.0
+
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.ea-mt-installed
+TORCH_SPEC := $(VENV)/.ea-mt-torch-spec
+PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
+
+.PHONY: install test lint demo FORCE
+
+install: $(STAMP)
+
+# Rewritten only when TORCH changes, so that a new spec triggers a reinstall.
+$(TORCH_SPEC): FORCE
+	@mkdir -p $(VENV)
+	@echo '$(TORCH)' | cmp -s - $@ || echo '$(TORCH)' > $@
+
+$(STAMP): pyproject.toml $(wildcard requirements/*.txt) $(TORCH_SPEC)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install $(TORCH)
+	$(PIP) install --no-deps --require-hashes -r requirements/fairseq.txt
+	$(PIP) install -c requirements/constraints.txt -e '.[test]'
+	touch $@
+
+test: install
+	$(BIN)/pytest -q
+	$(BIN)/ruff check .
+
+lint: install
+	$(BIN)/ruff check .
+
+demo: install
+	$(BIN)/ea-mt demo
+
+FORCE:
