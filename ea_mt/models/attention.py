@@ -145,20 +145,29 @@ class EvolvingMultiheadAttention(MultiheadAttention):
         if previous is None:
             self.chain.previous = logits.masked_fill(blocked, 0.0)
             return None
-        zero_mask = blocked
-        if query_padding is not None:
-            zero_mask = blocked | query_padding.bool()[:, None, :, None]
-        mixed = mix_with_previous(logits.masked_fill(blocked, 0.0), previous, zero_mask, self.alpha)
+        mixed = mix_with_previous(logits.masked_fill(blocked, 0.0), previous, blocked, self.alpha)
         evolved = mixed
         if self.ea_conv is not None:
-            evolved = combine(mixed, self._convolve(mixed, incremental_state), self.beta)
+            convolved = self._convolve(mixed, query_padding, incremental_state)
+            evolved = combine(mixed, convolved, self.beta)
         self.chain.previous = evolved
         return evolved
 
-    def _convolve(self, mixed: Tensor, incremental_state: IncrementalState | None) -> Tensor:
-        """Conv(M): over the whole map, or over the new rows given the kept ones."""
+    def _convolve(
+        self,
+        mixed: Tensor,
+        query_padding: Tensor | None,
+        incremental_state: IncrementalState | None,
+    ) -> Tensor:
+        """Conv(M): over the whole map, or over the new rows given the kept ones.
+
+        Rows of padding queries are zeroed in the convolution's input too, so that a
+        sentence's map reads the same neighbours alone as inside a left-padded batch.
+        """
         assert self.ea_conv is not None
         if incremental_state is None:
+            if query_padding is not None:
+                mixed = mixed.masked_fill(query_padding.bool()[:, None, :, None], 0.0)
             return convolve_map(mixed, self.ea_conv, self.window)
         if not self.window.is_row_causal:
             raise ValueError("incremental decoding needs a row-causal convolution window")
