@@ -89,6 +89,11 @@ def test_beam_search_scores_equal_a_full_forward_rescoring(model) -> None:
                                          "prev_output_tokens": prev})
             gathered = rescored[0].gather(-1, tokens[:, None])[:, 0]
             torch.testing.assert_close(gathered, hyp["positional_scores"], rtol=1e-4, atol=1e-4)
+            alignment = hyp["attention"]  # what fairseq's --print-alignment reads
+            assert alignment.shape == (src.size(1), len(tokens))
+            torch.testing.assert_close(alignment.sum(0), torch.ones(len(tokens)))
+            padding = src.size(1) - SRC_LENGTHS[row]
+            assert alignment[:padding].abs().sum() == 0
             checked += 1
     assert checked == 5 * len(SRC_LENGTHS)
     assert len({tuple(h["tokens"].tolist()) for h in hypotheses[0]}) == 5
