@@ -12,10 +12,10 @@ from dataclasses import dataclass
 REASONS = ("empty", "duplicate", "in_valid_or_test", "too_long", "length_ratio")
 REASON_HELP = {
     "empty": "a side is empty",
-    "duplicate": "exact repeat of an earlier pair",
-    "in_valid_or_test": "a side also occurs in valid/test",
-    "too_long": "a side has more pieces than --max-tokens-per-sentence",
-    "length_ratio": "pieces ratio above --max-ratio",
+    "duplicate": "repeats an earlier pair",
+    "in_valid_or_test": "a side is in valid/test",
+    "too_long": "longer than --max-tokens-per-sentence",
+    "length_ratio": "length ratio above --max-ratio",
 }
 
 

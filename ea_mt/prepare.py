@@ -78,7 +78,7 @@ def prepare(request: PrepareRequest, reporter: Reporter | None = None) -> Prepar
     previous = _previous_manifest(workdir)
     if previous is not None:
         differences = [key for key in COMPARED_KEYS if previous.get(key) != wanted[key]]
-        if not differences and _outputs_present(workdir, request):
+        if not differences and not request.force and _outputs_present(workdir, request):
             return PrepareResult(manifest=previous, up_to_date=True)
         if differences and not request.force:
             raise UserError(
