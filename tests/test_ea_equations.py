@@ -31,15 +31,15 @@ def reference(module, chain, query, key, previous, key_pad, causal, alpha, beta)
     def masked(b, i, j):
         return bool(key_pad[b, j]) or (causal and j > i)
 
-    def padding_query(b, r):  # the rows of padding queries are zeroed in Conv's input
-        return module.self_attention and bool(key_pad[b, r])
+    def padding_query(b, i):  # before a convolution, padding queries' rows are zeroed too
+        return module.self_attention and bool(key_pad[b, i])
 
     mixed = torch.zeros(batch, HEADS, tq, tk)
     for b in range(batch):
         for h in range(HEADS):
             for i in range(tq):
                 for j in range(tk):
-                    if not masked(b, i, j):
+                    if not masked(b, i, j) and not padding_query(b, i):
                         logit = torch.dot(q[i, b, h], k[j, b, h])
                         mixed[b, h, i, j] = alpha * previous[b, h, i, j] + (1 - alpha) * logit
     evolved = torch.zeros_like(mixed)
@@ -51,7 +51,7 @@ def reference(module, chain, query, key, previous, key_pad, causal, alpha, beta)
                     for c in range(HEADS):
                         for di, dj in READS[chain]:
                             r, s = i + di, j + dj
-                            if 0 <= r < tq and 0 <= s < tk and not padding_query(b, r):
+                            if 0 <= r < tq and 0 <= s < tk:
                                 kernel = weight[o, c, di - top, dj - left]
                                 total = total + kernel * mixed[b, c, r, s]
                     evolved[b, o, i, j] = beta * torch.relu(total) + (1 - beta) * mixed[b, o, i, j]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
@@ -21,6 +21,26 @@ from ea_mt.models.evolving import (
 )
 
 IncrementalState = dict[str, dict[str, Tensor | None]]
+MapObserver = Callable[["EvolvingMultiheadAttention", dict[str, Tensor]], None]
+
+
+def blocked_cells(key_padding_mask: Tensor | None, attn_mask: Tensor | None) -> Tensor | None:
+    """Cells no query may attend to, as a boolean map broadcastable to (B, H, Tq, Tk)."""
+    blocked = None
+    if key_padding_mask is not None:
+        blocked = key_padding_mask.bool()[:, None, None, :]
+    if attn_mask is not None:
+        future = (attn_mask.isneginf() if attn_mask.is_floating_point() else attn_mask.bool())
+        blocked = future[None, None] if blocked is None else blocked | future[None, None]
+    return blocked
+
+
+def with_padding_rows(blocked: Tensor | None, key_padding_mask: Tensor | None) -> Tensor | None:
+    """``blocked`` plus the rows of padding queries (self-attention: queries are the keys)."""
+    if key_padding_mask is None:
+        return blocked
+    rows = key_padding_mask.bool()[:, None, :, None]
+    return rows if blocked is None else blocked | rows
 
 
 class AttentionChain:
@@ -86,6 +106,9 @@ class EvolvingMultiheadAttention(MultiheadAttention):
             if self.chain_position > 0 and ea.beta > 0
             else None
         )
+        # Called as observer(module, maps) with every map of a forward (see ea_mt.inspection);
+        # None, the default, costs nothing.
+        self.observer: MapObserver | None = None
 
     def forward(
         self,
@@ -104,25 +127,33 @@ class EvolvingMultiheadAttention(MultiheadAttention):
         if before_softmax:
             raise ValueError("evolving attention returns evolved maps, not raw logits")
         tgt_len, bsz, embed_dim = query.size()
-        logits, values = super().forward(
-            query,
-            key,
-            value,
-            key_padding_mask=key_padding_mask,
-            incremental_state=incremental_state,
-            need_weights=False,
-            static_kv=static_kv,
-            attn_mask=attn_mask,
-            before_softmax=True,
-        )
-        logits = logits.view(bsz, self.num_heads, tgt_len, -1)
-        blocked = torch.isneginf(logits)
-        full_self_attention = self.self_attention and incremental_state is None
-        query_padding = key_padding_mask if full_self_attention else None
-        evolved = self._evolve(logits, blocked, query_padding, incremental_state)
-        scores = logits if evolved is None else evolved.masked_fill(blocked, float("-inf"))
+        if incremental_state is None:
+            # Raw logits; the masks are applied once, below, as broadcast boolean maps.
+            logits, values = super().forward(
+                query, key, value, need_weights=False, static_kv=static_kv, before_softmax=True
+            )
+            logits = logits.view(bsz, self.num_heads, tgt_len, -1)
+            blocked = blocked_cells(key_padding_mask, attn_mask)
+        else:
+            # fairseq's cache knows which keys are padding: read the masks off its -inf cells.
+            logits, values = super().forward(
+                query, key, value, key_padding_mask=key_padding_mask,
+                incremental_state=incremental_state, need_weights=False, static_kv=static_kv,
+                attn_mask=attn_mask, before_softmax=True,
+            )
+            logits = logits.view(bsz, self.num_heads, tgt_len, -1)
+            blocked = torch.isneginf(logits)
+            logits = logits.masked_fill(blocked, 0.0)
+
+        maps: dict[str, Tensor] | None = {"logits": logits} if self.observer else None
+        evolved = self._evolve(logits, blocked, key_padding_mask, incremental_state, maps)
+        scores = logits if evolved is None else evolved
+        if blocked is not None:
+            scores = scores.masked_fill(blocked, float("-inf"))
 
         weights_float = utils.softmax(scores, dim=-1, onnx_trace=self.onnx_trace)
+        if maps is not None:
+            self.observer(self, dict(maps, weights=weights_float))
         probs = self.dropout_module(weights_float.type_as(scores))
         attn = self._weigh_values(probs, values, bsz)
         attn = attn.transpose(0, 1).reshape(tgt_len, bsz, embed_dim)
@@ -136,38 +167,39 @@ class EvolvingMultiheadAttention(MultiheadAttention):
     def _evolve(
         self,
         logits: Tensor,
-        blocked: Tensor,
-        query_padding: Tensor | None,
+        blocked: Tensor | None,
+        key_padding_mask: Tensor | None,
         incremental_state: IncrementalState | None,
+        maps: dict[str, Tensor] | None,
     ) -> Tensor | None:
-        """Apply the update; hand A to the chain; return A, or None where softmax(L) is used."""
+        """Apply the update; hand A to the chain; return A, or None where softmax(L) is used.
+
+        Where a convolution follows, the rows of padding queries are zeroed in M too, so
+        that a sentence's map reads the same neighbours alone as inside a padded batch.
+        """
         previous = self.chain.previous
         if previous is None:
-            self.chain.previous = logits.masked_fill(blocked, 0.0)
+            self.chain.previous = logits
             return None
-        mixed = mix_with_previous(logits.masked_fill(blocked, 0.0), previous, blocked, self.alpha)
+        zero_mask = blocked
+        if self.ea_conv is not None and self.self_attention and incremental_state is None:
+            zero_mask = with_padding_rows(blocked, key_padding_mask)
+        mixed = mix_with_previous(logits, previous, zero_mask, self.alpha)
         evolved = mixed
         if self.ea_conv is not None:
-            convolved = self._convolve(mixed, query_padding, incremental_state)
+            convolved = self._convolve(mixed, incremental_state)
             evolved = combine(mixed, convolved, self.beta)
+            if maps is not None:
+                maps["convolution_branch"] = self.beta * F.relu(convolved)
+        if maps is not None:
+            maps.update(mixed=mixed, evolved=evolved)
         self.chain.previous = evolved
         return evolved
 
-    def _convolve(
-        self,
-        mixed: Tensor,
-        query_padding: Tensor | None,
-        incremental_state: IncrementalState | None,
-    ) -> Tensor:
-        """Conv(M): over the whole map, or over the new rows given the kept ones.
-
-        Rows of padding queries are zeroed in the convolution's input too, so that a
-        sentence's map reads the same neighbours alone as inside a left-padded batch.
-        """
+    def _convolve(self, mixed: Tensor, incremental_state: IncrementalState | None) -> Tensor:
+        """Conv(M): over the whole map, or over the new rows given the kept ones."""
         assert self.ea_conv is not None
         if incremental_state is None:
-            if query_padding is not None:
-                mixed = mixed.masked_fill(query_padding.bool()[:, None, :, None], 0.0)
             return convolve_map(mixed, self.ea_conv, self.window)
         if not self.window.is_row_causal:
             raise ValueError("incremental decoding needs a row-causal convolution window")

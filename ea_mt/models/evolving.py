@@ -52,16 +52,22 @@ def mix_with_previous(
     logits: Tensor, previous: Tensor, zero_mask: Tensor | None, alpha: float
 ) -> Tensor:
     """M = α·previous + (1−α)·logits, with the cells of ``zero_mask`` set to zero."""
-    mixed = torch.lerp(logits, previous, alpha) if alpha else logits
-    if zero_mask is not None:
-        mixed = mixed.masked_fill(zero_mask, 0.0)
-    return mixed
+    if alpha:
+        mixed = torch.lerp(logits, previous, alpha)
+        return mixed if zero_mask is None else mixed.masked_fill_(zero_mask, 0.0)
+    return logits if zero_mask is None else logits.masked_fill(zero_mask, 0.0)
 
 
 def convolve_map(mixed: Tensor, conv: nn.Conv2d, window: ConvWindow) -> Tensor:
-    """Conv(M) over the whole map, padded with zeros according to ``window``."""
-    padded = F.pad(mixed, (window.left, window.right, window.top, window.bottom))
-    return F.conv2d(padded, conv.weight, conv.bias)
+    """Conv(M) over the whole map, as if padded with zeros according to ``window``.
+
+    The convolution pads symmetrically (no padded copy of the map is made) and the
+    outputs whose inputs match ``window`` are kept.
+    """
+    rows, cols = max(window.top, window.bottom), max(window.left, window.right)
+    out = F.conv2d(mixed, conv.weight, conv.bias, padding=(rows, cols))
+    first_row, first_col = rows - window.top, cols - window.left
+    return out[..., first_row : first_row + mixed.size(-2), first_col : first_col + mixed.size(-1)]
 
 
 def convolve_new_rows(
