@@ -1,0 +1,109 @@
+"""Finding the checkpoint and model files to translate with.
+
+A model directory holds ``model.json``, the SentencePiece model and the two fairseq
+dictionaries next to its checkpoints; ``WORKDIR/checkpoints`` is one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ea_mt.errors import UserError
+from ea_mt.workdir import MODEL_FORMAT, WorkDir, read_json
+
+MODEL_JSON = "model.json"
+MODEL_VERSION = 1
+DEFAULT_CHECKPOINTS = ("checkpoint_best.pt", "checkpoint_last.pt")
+_REQUIRED_KEYS = ("src", "tgt", "arch", "spm_model", "src_dict", "tgt_dict")
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """A checkpoint and the files of the model directory that holds it."""
+
+    checkpoint: Path
+    model_dir: Path
+    src: str
+    tgt: str
+    arch: str
+    spm_model: Path
+    src_dict: Path
+    tgt_dict: Path
+
+
+def resolve_model(
+    workdir: Path,
+    checkpoint: Path | None = None,
+    src: str | None = None,
+    tgt: str | None = None,
+) -> ModelFiles:
+    """The model files for ``--workdir``/``--checkpoint``, checked.
+
+    ``checkpoint`` may be a ``.pt`` file or a model directory; without it the best
+    (else the last) checkpoint in ``WORKDIR/checkpoints`` is used.  ``src``/``tgt``,
+    when given, must match the model's language pair.
+    """
+    if checkpoint is None:
+        ckpt = _default_checkpoint(WorkDir(workdir).checkpoints, f"--workdir {workdir}")
+    elif checkpoint.is_dir():
+        ckpt = _default_checkpoint(checkpoint, f"--checkpoint {checkpoint}")
+    elif checkpoint.is_file():
+        ckpt = checkpoint
+    else:
+        raise UserError(f"--checkpoint {checkpoint}: no such file")
+    files = read_model_dir(ckpt)
+    for flag, given, actual in (("--src", src, files.src), ("--tgt", tgt, files.tgt)):
+        if given is not None and given != actual:
+            raise UserError(
+                f"{flag} {given} does not match the model, which translates "
+                f"{files.src}->{files.tgt} ({files.model_dir / MODEL_JSON})"
+            )
+    return files
+
+
+def read_model_dir(checkpoint: Path) -> ModelFiles:
+    """Read and check ``model.json`` in the folder holding ``checkpoint``."""
+    model_dir = checkpoint.parent
+    manifest_path = model_dir / MODEL_JSON
+    if not manifest_path.is_file():
+        raise UserError(
+            f"{model_dir} is not an ea-mt model directory (no {MODEL_JSON}); "
+            "a checkpoint must sit next to the model.json, spm.model and dictionaries "
+            "that 'ea-mt train' writes"
+        )
+    manifest = read_json(manifest_path)
+    if manifest.get("format") != MODEL_FORMAT:
+        raise UserError(f"{manifest_path} is not an ea-mt model description")
+    if manifest.get("version") != MODEL_VERSION:
+        raise UserError(
+            f"{manifest_path} has version {manifest.get('version')!r}; "
+            f"this ea-mt reads version {MODEL_VERSION}"
+        )
+    missing = [key for key in _REQUIRED_KEYS if not isinstance(manifest.get(key), str)]
+    if missing:
+        raise UserError(f"{manifest_path} lacks {', '.join(missing)}")
+    files = ModelFiles(
+        checkpoint=checkpoint,
+        model_dir=model_dir,
+        src=manifest["src"],
+        tgt=manifest["tgt"],
+        arch=manifest["arch"],
+        spm_model=model_dir / manifest["spm_model"],
+        src_dict=model_dir / manifest["src_dict"],
+        tgt_dict=model_dir / manifest["tgt_dict"],
+    )
+    for path in (files.spm_model, files.src_dict, files.tgt_dict):
+        if not path.is_file():
+            raise UserError(f"model directory {model_dir} is incomplete: {path.name} is missing")
+    return files
+
+
+def _default_checkpoint(folder: Path, origin: str) -> Path:
+    for name in DEFAULT_CHECKPOINTS:
+        if (folder / name).is_file():
+            return folder / name
+    raise UserError(
+        f"{origin}: no checkpoint_best.pt or checkpoint_last.pt in {folder}; "
+        "train a model first ('ea-mt train') or pass --checkpoint FILE"
+    )

@@ -1,0 +1,426 @@
+"""Translating raw text with a trained model: load once, translate in sorted batches.
+
+``Translator`` turns lists of raw lines into hypotheses (SentencePiece in, fairseq's
+SequenceGenerator on tensors collated as LanguagePairDataset does, SentencePiece out).
+``translate_stream`` and ``translate_file`` read input a buffer at a time, so a file of
+any size never sits in memory, and write exactly one output line per input line.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import sentencepiece as spm
+import torch
+
+from ea_mt.checkpoint_safety import load_checkpoint
+from ea_mt.errors import UserError
+from ea_mt.modeldir import ModelFiles, resolve_model
+from ea_mt.textio import input_name, iter_lines, open_input, open_output
+from ea_mt.workdir import DEFAULT_WORKDIR
+
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("fp32", "fp16", "bf16")
+_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+_LISTED_LINES = 10  # line numbers named in one warning
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """Beam search and batching settings."""
+
+    beam: int = 5
+    lenpen: float = 1.0
+    nbest: int = 1
+    max_len_a: float = 0.0
+    max_len_b: int = 200
+    batch_size: int = 64
+    max_tokens: int | None = None
+
+    def check(self) -> None:
+        """Raise a UserError for settings beam search cannot run with."""
+        for name, value in (
+            ("beam", self.beam),
+            ("nbest", self.nbest),
+            ("batch-size", self.batch_size),
+        ):
+            if value < 1:
+                raise UserError(f"--{name} must be at least 1, not {value}")
+        if self.nbest > self.beam:
+            raise UserError(f"--nbest {self.nbest} is larger than --beam {self.beam}")
+        if self.max_len_a < 0 or self.max_len_b < 1:
+            raise UserError("--max-len-a must be >= 0 and --max-len-b >= 1")
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise UserError(f"--max-tokens must be at least 1, not {self.max_tokens}")
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """One translation: detokenised text and fairseq's length-normalised log-probability."""
+
+    text: str
+    score: float
+
+
+@dataclass(frozen=True)
+class LineResult:
+    """The n-best hypotheses of one input line (none for an empty line) and what went wrong."""
+
+    hypotheses: list[Hypothesis]
+    truncated: bool = False
+    hit_max_len: bool = False
+
+    @property
+    def text(self) -> str:
+        """The best translation, '' for an empty line."""
+        return self.hypotheses[0].text if self.hypotheses else ""
+
+
+class Translator:
+    """A loaded model with its SentencePiece model, dictionaries and beam search."""
+
+    def __init__(
+        self,
+        files: ModelFiles,
+        options: DecodeOptions = DecodeOptions(),
+        device: str = "auto",
+        precision: str = "fp32",
+    ) -> None:
+        options.check()
+        start = time.perf_counter()
+        self.files = files
+        self.options = options
+        self.device = _pick_device(device, precision)
+        self.precision = precision
+        self.sp = _load_spm(files.spm_model)
+        self.model, self.task = _load_model(files)
+        self.model.to(device=self.device, dtype=_DTYPES[precision]).eval()
+        self.src_dict = self.task.source_dictionary
+        self.tgt_dict = self.task.target_dictionary
+        self.generator = self._build_generator()
+        self.max_source_pieces = _max_source_positions(self.task, self.model) - 1
+        self.load_seconds = time.perf_counter() - start
+
+    @classmethod
+    def load(
+        cls,
+        workdir: Path | str = DEFAULT_WORKDIR,
+        checkpoint: Path | str | None = None,
+        src: str | None = None,
+        tgt: str | None = None,
+        device: str = "auto",
+        precision: str = "fp32",
+        **options: Any,
+    ) -> Translator:
+        """Resolve ``workdir``/``checkpoint`` and load the model; ``options`` are DecodeOptions."""
+        files = resolve_model(
+            Path(workdir), Path(checkpoint) if checkpoint is not None else None, src, tgt
+        )
+        return cls(files, DecodeOptions(**options), device=device, precision=precision)
+
+    def translate(
+        self, lines: Sequence[str], on_batch: Callable[[int], None] | None = None
+    ) -> list[LineResult]:
+        """Translate ``lines`` (raw text); blank lines get no hypotheses and skip the model.
+
+        ``on_batch`` is called with the number of lines each finished batch held.
+        """
+        results = [LineResult([]) for _ in lines]
+        todo = [i for i, line in enumerate(lines) if line.strip()]
+        pieces = self.sp.encode([lines[i] for i in todo], out_type=str)
+        encoded = {i: self._source_ids(p) for i, p in zip(todo, pieces, strict=True)}
+        blank = len(lines) - len(todo)
+        if blank and on_batch:
+            on_batch(blank)
+        for batch in self._batches(encoded):
+            for i, result in zip(
+                batch, self._generate([encoded[i][0] for i in batch]), strict=True
+            ):
+                results[i] = LineResult(result[0], truncated=encoded[i][1], hit_max_len=result[1])
+            if on_batch:
+                on_batch(len(batch))
+        return results
+
+    def describe(self) -> dict[str, Any]:
+        """The checkpoint and settings, for reports."""
+        return {
+            "checkpoint": str(self.files.checkpoint),
+            "arch": self.files.arch,
+            "src": self.files.src,
+            "tgt": self.files.tgt,
+            "device": str(self.device),
+            "precision": self.precision,
+            **self.options.__dict__,
+        }
+
+    def _source_ids(self, pieces: list[str]) -> tuple[torch.Tensor, bool]:
+        ids = [self.src_dict.index(piece) for piece in pieces[: self.max_source_pieces]]
+        ids.append(self.src_dict.eos())
+        return torch.tensor(ids, dtype=torch.long), len(pieces) > self.max_source_pieces
+
+    def _batches(self, encoded: dict[int, tuple[torch.Tensor, bool]]) -> Iterator[list[int]]:
+        """Line indices, longest first, grouped under --batch-size and --max-tokens."""
+        order = sorted(encoded, key=lambda i: len(encoded[i][0]), reverse=True)
+        batch: list[int] = []
+        for i in order:
+            width = len(encoded[batch[0]][0]) if batch else len(encoded[i][0])
+            too_many = len(batch) >= self.options.batch_size
+            max_tokens = self.options.max_tokens
+            too_wide = max_tokens is not None and (len(batch) + 1) * width > max_tokens
+            if batch and (too_many or too_wide):
+                yield batch
+                batch = []
+            batch.append(i)
+        if batch:
+            yield batch
+
+    def _generate(self, sources: list[torch.Tensor]) -> list[tuple[list[Hypothesis], bool]]:
+        from fairseq.data.data_utils import collate_tokens
+
+        pad = self.src_dict.pad()
+        tokens = collate_tokens(sources, pad, left_pad=True).to(self.device)
+        lengths = torch.tensor([len(s) for s in sources], device=self.device)
+        sample = {
+            "id": torch.arange(len(sources)),
+            "net_input": {"src_tokens": tokens, "src_lengths": lengths},
+        }
+        limit = min(
+            int(self.options.max_len_a * int(lengths.max()) + self.options.max_len_b),
+            self.generator.max_len - 1,
+        )
+        with torch.inference_mode():
+            outputs = self.task.inference_step(self.generator, [self.model], sample)
+        results = []
+        for nbest in outputs:
+            hypotheses = [self._hypothesis(h) for h in nbest[: self.options.nbest]]
+            hit = len(nbest[0]["tokens"]) - 1 >= limit
+            results.append((hypotheses, hit))
+        return results
+
+    def _hypothesis(self, hypo: dict[str, Any]) -> Hypothesis:
+        eos = self.tgt_dict.eos()
+        pieces = [self.tgt_dict[i] for i in hypo["tokens"].tolist() if i != eos]
+        text = self.sp.decode_pieces(pieces)
+        text = text.replace("\n", " ").replace("\r", " ")  # one line per input line, always
+        return Hypothesis(text=text, score=float(hypo["score"]))
+
+    def _build_generator(self):
+        from fairseq.dataclass.configs import GenerationConfig
+
+        opts = self.options
+        gen = GenerationConfig(
+            beam=opts.beam,
+            nbest=opts.nbest,
+            lenpen=opts.lenpen,
+            max_len_a=opts.max_len_a,
+            max_len_b=opts.max_len_b,
+        )
+        self.model.prepare_for_inference_(_GenerationHolder(gen))
+        return self.task.build_generator([self.model], gen)
+
+
+@dataclass
+class _GenerationHolder:
+    """What ``prepare_for_inference_`` reads: a config with a ``generation`` part."""
+
+    generation: Any
+
+
+@dataclass
+class TranslationStats:
+    """What a streamed translation did."""
+
+    lines: int = 0
+    seconds: float = 0.0
+    truncated: list[int] = field(default_factory=list)
+    hit_max_len: list[int] = field(default_factory=list)
+    empty: list[int] = field(default_factory=list)
+
+    @property
+    def lines_per_second(self) -> float:
+        return self.lines / self.seconds if self.seconds > 0 else 0.0
+
+
+def translate_stream(
+    translator: Translator,
+    lines: Iterable[str],
+    sink: BinaryIO,
+    *,
+    buffer_size: int = 2000,
+    nbest_tsv: bool = False,
+    warn: Callable[[str], None] | None = None,
+    on_lines: Callable[[int], None] | None = None,
+) -> TranslationStats:
+    """Translate ``lines`` a buffer at a time, writing one line per input line to ``sink``.
+
+    With ``nbest_tsv`` each input line gives its n-best rows
+    ``line_no<TAB>rank<TAB>score<TAB>hypothesis`` instead (a blank line: one row with
+    rank 1, an empty score and an empty hypothesis).  ``warn`` receives warnings about
+    truncated sources, hypotheses cut at the maximum length and empty translations.
+    """
+    if buffer_size < 1:
+        raise UserError(f"--buffer-size must be at least 1, not {buffer_size}")
+    warn = warn or _warn_stderr
+    stats = TranslationStats()
+    start = time.perf_counter()
+    source = iter(lines)
+    while buffer := list(islice(source, buffer_size)):
+        first = stats.lines + 1
+        results = translator.translate(buffer, on_batch=on_lines)
+        sink.write(_format(results, first, nbest_tsv).encode("utf-8"))
+        sink.flush()
+        stats.lines += len(buffer)
+        _collect(stats, results, buffer, first, translator, warn)
+    stats.seconds = time.perf_counter() - start
+    return stats
+
+
+def translate_file(
+    input_path: Path | str | None,
+    output_path: Path | str | None,
+    *,
+    translator: Translator | None = None,
+    workdir: Path | str = DEFAULT_WORKDIR,
+    checkpoint: Path | str | None = None,
+    buffer_size: int = 2000,
+    errors: str = "strict",
+    nbest_tsv: bool = False,
+    warn: Callable[[str], None] | None = None,
+    on_lines: Callable[[int], None] | None = None,
+    **options: Any,
+) -> TranslationStats:
+    """Translate a file (None or ``-``: stdin) into a file (None or ``-``: stdout).
+
+    Uses ``translator`` if given, else loads the model of ``workdir``/``checkpoint``
+    with ``options`` (DecodeOptions fields, ``device``, ``precision``).
+    """
+    translator = translator or Translator.load(workdir, checkpoint, **options)
+    with open_input(input_path) as source, open_output(output_path) as sink:
+        return translate_stream(
+            translator,
+            iter_lines(source, input_name(input_path), errors, ", or pass --errors replace"),
+            sink,
+            buffer_size=buffer_size,
+            nbest_tsv=nbest_tsv,
+            warn=warn,
+            on_lines=on_lines,
+        )
+
+
+def _format(results: list[LineResult], first: int, nbest_tsv: bool) -> str:
+    if not nbest_tsv:
+        return "".join(f"{r.text}\n" for r in results)
+    rows = []
+    for number, result in enumerate(results, start=first):
+        if not result.hypotheses:
+            rows.append(f"{number}\t1\t\t\n")
+        for rank, hyp in enumerate(result.hypotheses, start=1):
+            rows.append(f"{number}\t{rank}\t{hyp.score:.4f}\t{hyp.text.replace(chr(9), ' ')}\n")
+    return "".join(rows)
+
+
+def _collect(
+    stats: TranslationStats,
+    results: list[LineResult],
+    lines: list[str],
+    first: int,
+    translator: Translator,
+    warn: Callable[[str], None],
+) -> None:
+    """Record this buffer's problem lines in ``stats`` and warn about them."""
+    truncated = [first + i for i, r in enumerate(results) if r.truncated]
+    hit = [first + i for i, r in enumerate(results) if r.hit_max_len]
+    empty = [
+        first + i
+        for i, (r, line) in enumerate(zip(results, lines, strict=True))
+        if line.strip() and not r.text.strip()
+    ]
+    stats.truncated += truncated
+    stats.hit_max_len += hit
+    stats.empty += empty
+    if truncated:
+        warn(
+            f"{_lines(truncated)} longer than the model's {translator.max_source_pieces} "
+            "source pieces: truncated to fit"
+        )
+    if hit:
+        warn(f"{_lines(hit)}: translation stopped at the maximum length; raise --max-len-b")
+    if empty:
+        warn(f"{_lines(empty)}: the model produced an empty translation")
+
+
+def _lines(numbers: list[int]) -> str:
+    shown = ", ".join(map(str, numbers[:_LISTED_LINES]))
+    more = len(numbers) - _LISTED_LINES
+    label = "line" if len(numbers) == 1 else "lines"
+    return f"{label} {shown}" + (f" and {more} more" if more > 0 else "")
+
+
+def _warn_stderr(message: str) -> None:
+    print(f"ea-mt: warning: {message}", file=sys.stderr, flush=True)
+
+
+def _pick_device(device: str, precision: str) -> torch.device:
+    if device not in DEVICES:
+        raise UserError(f"--device must be one of {', '.join(DEVICES)}, not {device!r}")
+    if precision not in PRECISIONS:
+        raise UserError(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    cuda = torch.cuda.is_available()
+    if device == "cuda" and not cuda:
+        raise UserError("--device cuda: no CUDA device is available here; use --device cpu")
+    chosen = torch.device("cuda" if device == "cuda" or (device == "auto" and cuda) else "cpu")
+    if precision != "fp32" and chosen.type != "cuda":
+        raise UserError(f"--precision {precision} needs a CUDA device; use fp32 on CPU")
+    return chosen
+
+
+def _load_spm(path: Path) -> spm.SentencePieceProcessor:
+    try:
+        return spm.SentencePieceProcessor(model_file=str(path))
+    except (OSError, RuntimeError) as error:
+        raise UserError(f"cannot read SentencePiece model {path}: {error}") from None
+
+
+def _load_model(files: ModelFiles):
+    """The fairseq model and task of a checkpoint, its dictionaries from the model dir."""
+    from fairseq import checkpoint_utils
+    from fairseq.dataclass.utils import overwrite_args_by_name
+    from fairseq.models import ARCH_MODEL_REGISTRY
+
+    logging.getLogger("fairseq").setLevel(logging.WARNING)
+    if files.arch not in ARCH_MODEL_REGISTRY:
+        raise UserError(f"{files.checkpoint}: unknown architecture {files.arch!r} in model.json")
+    state = load_checkpoint(files.checkpoint)
+    overrides = {"data": str(files.model_dir)}
+    if state.get("args") is not None:  # checkpoints of fairseq < 0.10
+        vars(state["args"]).update(overrides)
+    if state.get("cfg") is not None:
+        overwrite_args_by_name(state["cfg"], overrides)
+    try:
+        models, _, task = checkpoint_utils.load_model_ensemble_and_task(
+            [str(files.checkpoint)], state=state
+        )
+    except (RuntimeError, FileNotFoundError) as error:
+        raise UserError(
+            f"checkpoint {files.checkpoint} does not fit its model directory: {_first_line(error)}"
+        ) from None
+    return models[0], task
+
+
+def _max_source_positions(task: Any, model: Any) -> int:
+    from fairseq.utils import resolve_max_positions
+
+    limit = resolve_max_positions(task.max_positions(), model.max_positions())
+    return int(limit[0] if isinstance(limit, tuple) else limit)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
