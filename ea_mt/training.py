@@ -1,0 +1,359 @@
+"""``train``: run fairseq-train on a prepared work directory, with presets per architecture.
+
+fairseq-train runs as a subprocess (``python -m ea_mt.fairseq_train``, fairseq's own
+``fairseq_cli.train`` with validation BLEU fixed for empty hypotheses); its log is
+appended to ``SAVE_DIR/train.log`` and parsed as it streams.  Before it starts, the
+save directory is made a self-contained model directory (SentencePiece model,
+dictionaries, ``model.json``) and ``train_config.json`` records the effective settings.
+A rerun resumes from ``checkpoint_last.pt``, as fairseq does with the same --save-dir.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import ea_mt
+from ea_mt import presets
+from ea_mt.errors import UserError
+from ea_mt.fairseq_log import LogLine, TrainStatus, parse
+from ea_mt.workdir import MODEL_FORMAT, WorkDir, read_json, sha256_file, write_json_atomic
+
+TRAIN_CONFIG_FORMAT = "ea-mt-train-config"
+DEVICES = ("auto", "cpu", "cuda")
+EVAL_BLEU_ARGS = {"beam": 4, "max_len_a": 1.2, "max_len_b": 10}
+# Settings that decide the model's shape or data: a resume must not change them.
+RESUME_KEYS = ("arch", "ea_alpha", "ea_beta", "ea_kernel_size", "ea_chains")
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """What the user asked for; None means "the architecture family's preset"."""
+
+    arch: str
+    lr: float | None = None
+    warmup: int | None = None
+    max_tokens: int | None = None
+    dropout: float | None = None
+    max_epoch: int | None = None
+    max_update: int | None = None
+    patience: int | None = None
+    seed: int = 1
+    ea_alpha: float | None = None
+    ea_beta: float | None = None
+    ea_kernel_size: int | None = None
+    ea_chains: str | None = None
+    save_interval_updates: int | None = None
+    keep_last: int = 10
+    eval_bleu: bool = True
+    device: str = "auto"
+    log_interval: int = 25
+    extra_args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TrainPlan:
+    """A checked training run: effective options, device and the fairseq command line."""
+
+    workdir: WorkDir
+    save_dir: Path
+    manifest: dict[str, Any]
+    options: TrainOptions
+    device: str
+    command: list[str]
+    resume: bool = False
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def log_path(self) -> Path:
+        return self.save_dir / "train.log"
+
+
+def plan_training(workdir: Path, options: TrainOptions, save_dir: Path | None = None) -> TrainPlan:
+    """Check the options against the work directory and build the fairseq command."""
+    wd = WorkDir(workdir)
+    manifest = wd.load_manifest()
+    presets.check_arch(options.arch)
+    _check_options(options)
+    effective = _with_preset(options)
+    device = _resolve_device(options.device)
+    save_dir = save_dir or wd.checkpoints
+    config = {
+        "format": TRAIN_CONFIG_FORMAT,
+        "version": 1,
+        "arch": options.arch,
+        "family": presets.family(options.arch),
+        "device": device,
+        "options": asdict(effective),
+        "prepare_sha256": sha256_file(wd.manifest),
+    }
+    resume = (save_dir / "checkpoint_last.pt").is_file()
+    if resume:
+        _check_resumable(save_dir, config)
+    command = _command(wd, manifest, effective, device, save_dir)
+    config["fairseq_command"] = shlex.join(command)
+    return TrainPlan(
+        workdir=wd,
+        save_dir=save_dir,
+        manifest=manifest,
+        options=effective,
+        device=device,
+        command=command,
+        resume=resume,
+        config=config,
+    )
+
+
+def run_training(
+    plan: TrainPlan, on_line: Callable[[LogLine, TrainStatus], None] | None = None
+) -> TrainStatus:
+    """Write the model directory, run fairseq-train and follow its log.
+
+    A failure of fairseq-train is a UserError naming its last error line and the log.
+    """
+    write_model_dir(plan)
+    status = TrainStatus(best_metric="bleu" if plan.options.eval_bleu else "loss")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with plan.log_path.open("a", encoding="utf-8") as log:
+        log.write(
+            f"=== ea-mt train {datetime.now(UTC).isoformat(timespec='seconds')}: "
+            f"{plan.config['fairseq_command']}\n"
+        )
+        log.flush()
+        process = subprocess.Popen(
+            plan.command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            env=env,
+        )
+        try:
+            assert process.stdout is not None
+            for text in process.stdout:
+                log.write(text)
+                line = parse(text)
+                status.update(line)
+                if on_line is not None:
+                    on_line(line, status)
+            returncode = process.wait()
+        except BaseException:
+            _stop(process)
+            raise
+    if returncode != 0:
+        reason = status.error or f"fairseq-train exited with code {returncode}"
+        raise UserError(f"training failed: {reason} (full log: {plan.log_path})")
+    return status
+
+
+def write_model_dir(plan: TrainPlan) -> None:
+    """Make the save directory a model directory translate can load on its own."""
+    src, tgt = plan.manifest["src"], plan.manifest["tgt"]
+    plan.save_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(plan.workdir.spm_model, plan.save_dir / "spm.model")
+    for lang in (src, tgt):
+        shutil.copyfile(
+            plan.workdir.data_bin / f"dict.{lang}.txt", plan.save_dir / f"dict.{lang}.txt"
+        )
+    write_json_atomic(
+        plan.save_dir / "model.json",
+        {
+            "format": MODEL_FORMAT,
+            "version": 1,
+            "src": src,
+            "tgt": tgt,
+            "arch": plan.options.arch,
+            "spm_model": "spm.model",
+            "src_dict": f"dict.{src}.txt",
+            "tgt_dict": f"dict.{tgt}.txt",
+        },
+    )
+    created = datetime.now(UTC).isoformat(timespec="seconds")
+    write_json_atomic(
+        plan.save_dir / "train_config.json",
+        {**plan.config, "created": created, "ea_mt_version": ea_mt.__version__},
+    )
+
+
+def _check_options(options: TrainOptions) -> None:
+    positive = {
+        "--lr": options.lr,
+        "--max-tokens": options.max_tokens,
+        "--max-epoch": options.max_epoch,
+        "--max-update": options.max_update,
+        "--patience": options.patience,
+        "--keep-last": options.keep_last,
+        "--save-interval-updates": options.save_interval_updates,
+    }
+    for flag, value in positive.items():
+        if value is not None and value <= 0:
+            raise UserError(f"{flag} must be positive, not {value}")
+    if options.warmup is not None and options.warmup < 0:
+        raise UserError(f"--warmup must be 0 or more, not {options.warmup}")
+    if options.dropout is not None and not 0 <= options.dropout < 1:
+        raise UserError(f"--dropout must lie in [0, 1), not {options.dropout}")
+    if options.device not in DEVICES:
+        raise UserError(f"--device must be one of {', '.join(DEVICES)}, not {options.device!r}")
+    ea_given = [
+        flag
+        for flag, value in (
+            ("--ea-alpha", options.ea_alpha),
+            ("--ea-beta", options.ea_beta),
+            ("--ea-kernel-size", options.ea_kernel_size),
+            ("--ea-chains", options.ea_chains),
+        )
+        if value is not None
+    ]
+    if ea_given and not presets.is_ea(options.arch):
+        raise UserError(
+            f"{', '.join(ea_given)} only apply to evolving-attention architectures "
+            f"(ea_*), not to {options.arch}"
+        )
+    if presets.is_ea(options.arch):
+        _check_ea(options)
+
+
+def _check_ea(options: TrainOptions) -> None:
+    from ea_mt.models.config import (
+        DEFAULT_ALPHA,
+        DEFAULT_BETA,
+        DEFAULT_KERNEL_SIZE,
+        EAConfig,
+        parse_chains,
+    )
+
+    try:
+        EAConfig(
+            alpha=DEFAULT_ALPHA if options.ea_alpha is None else options.ea_alpha,
+            beta=DEFAULT_BETA if options.ea_beta is None else options.ea_beta,
+            kernel_size=options.ea_kernel_size or DEFAULT_KERNEL_SIZE,
+            chains=parse_chains(options.ea_chains),
+        )
+    except ValueError as error:
+        raise UserError(str(error)) from None
+
+
+def _with_preset(options: TrainOptions) -> TrainOptions:
+    preset = presets.PRESETS[presets.family(options.arch)]
+    no_limit = options.max_update is None and options.max_epoch is None
+    return replace(
+        options,
+        lr=preset.lr if options.lr is None else options.lr,
+        warmup=preset.warmup if options.warmup is None else options.warmup,
+        max_tokens=options.max_tokens or preset.max_tokens,
+        dropout=preset.dropout if options.dropout is None else options.dropout,
+        max_update=preset.max_update if no_limit else options.max_update,
+    )
+
+
+def _resolve_device(device: str) -> str:
+    import torch
+
+    available = torch.cuda.is_available()
+    if device == "cuda" and not available:
+        raise UserError("--device cuda: no CUDA GPU is visible to PyTorch here; use --device cpu")
+    if device == "auto":
+        return "cuda" if available else "cpu"
+    return device
+
+
+def _check_resumable(save_dir: Path, config: dict[str, Any]) -> None:
+    """A UserError unless the checkpoints in ``save_dir`` came from the same model and data."""
+    previous_path = save_dir / "train_config.json"
+    if not previous_path.is_file():
+        raise UserError(
+            f"{save_dir} holds checkpoints that ea-mt did not write (no "
+            "train_config.json); choose another --save-dir"
+        )
+    previous = read_json(previous_path)
+    old, new = previous.get("options", {}), config["options"]
+    changed = [key for key in RESUME_KEYS if old.get(key) != new.get(key)]
+    if changed:
+        was = ", ".join(f"{key}={old.get(key)}" for key in changed)
+        raise UserError(
+            f"{save_dir}/checkpoint_last.pt was trained with {was}; pass the same "
+            "options to resume it, or give a new model another --save-dir"
+        )
+    if previous.get("prepare_sha256") != config["prepare_sha256"]:
+        raise UserError(
+            f"the checkpoints in {save_dir} were trained on an earlier preparation "
+            "of the data; give the new model another --save-dir"
+        )
+
+
+def _command(
+    wd: WorkDir, manifest: dict[str, Any], options: TrainOptions, device: str, save_dir: Path
+) -> list[str]:
+    preset = presets.PRESETS[presets.family(options.arch)]
+    values: dict[str, object | None] = {
+        "--user-dir": os.path.dirname(ea_mt.__file__),
+        "--task": "translation",
+        "--source-lang": manifest["src"],
+        "--target-lang": manifest["tgt"],
+        "--arch": options.arch,
+        "--optimizer": "adam",
+        "--adam-betas": "(0.9, 0.98)",
+        "--lr": f"{options.lr:g}",
+        "--lr-scheduler": "inverse_sqrt",
+        "--warmup-updates": options.warmup,
+        "--warmup-init-lr": "1e-07",
+        "--criterion": "label_smoothed_cross_entropy",
+        "--label-smoothing": "0.1",
+        "--dropout": f"{options.dropout:g}",
+        "--weight-decay": f"{preset.weight_decay:g}",
+        "--clip-norm": f"{preset.clip_norm:g}",
+        "--max-tokens": options.max_tokens,
+        "--max-update": options.max_update,
+        "--max-epoch": options.max_epoch,
+        "--patience": options.patience,
+        "--seed": options.seed,
+        "--save-dir": save_dir,
+        "--keep-last-epochs": options.keep_last,
+        "--save-interval-updates": options.save_interval_updates,
+        "--keep-interval-updates": options.keep_last if options.save_interval_updates else None,
+        "--log-format": "json",
+        "--log-interval": options.log_interval,
+        "--ea-alpha": options.ea_alpha,
+        "--ea-beta": options.ea_beta,
+        "--ea-kernel-size": options.ea_kernel_size,
+        "--ea-chains": options.ea_chains,
+    }
+    if options.eval_bleu:
+        values |= {
+            "--eval-bleu-args": json.dumps(EVAL_BLEU_ARGS),
+            "--eval-bleu-remove-bpe": "sentencepiece",
+            "--best-checkpoint-metric": "bleu",
+        }
+    flags = ["--share-all-embeddings", "--skip-invalid-size-inputs-valid-test", "--no-progress-bar"]
+    if options.eval_bleu:
+        flags += ["--eval-bleu", "--maximize-best-checkpoint-metric"]
+    # fairseq 0.12's --bf16 implies a TPU, so a GPU trains in fp16 with loss scaling.
+    flags.append("--cpu" if device == "cpu" else "--fp16")
+    command = [sys.executable, "-m", "ea_mt.fairseq_train", str(wd.data_bin), *flags]
+    for flag, value in values.items():
+        if value is not None:
+            command += [flag, str(value)]
+    return command + list(options.extra_args)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Let fairseq-train finish its interrupt (it got the same Ctrl-C), else end it."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
