@@ -280,7 +280,7 @@ def _check_resumable(save_dir: Path, config: dict[str, Any]) -> None:
     old, new = previous.get("options", {}), config["options"]
     changed = [key for key in RESUME_KEYS if old.get(key) != new.get(key)]
     if changed:
-        was = ", ".join(f"{key}={old.get(key)}" for key in changed)
+        was = ", ".join(_as_flag(key, old.get(key)) for key in changed)
         raise UserError(
             f"{save_dir}/checkpoint_last.pt was trained with {was}; pass the same "
             "options to resume it, or give a new model another --save-dir"
@@ -290,6 +290,11 @@ def _check_resumable(save_dir: Path, config: dict[str, Any]) -> None:
             f"the checkpoints in {save_dir} were trained on an earlier preparation "
             "of the data; give the new model another --save-dir"
         )
+
+
+def _as_flag(key: str, value: object) -> str:
+    flag = "--" + key.replace("_", "-")
+    return f"{flag} {value}" if value is not None else f"{flag} left at its default"
 
 
 def _command(

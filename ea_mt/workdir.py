@@ -84,10 +84,18 @@ def write_atomic(path: Path, data: bytes) -> None:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
-        os.replace(tmp, path)
+        replace_atomic(Path(tmp), path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def replace_atomic(tmp: Path, path: Path) -> None:
+    """Move a finished temporary file (mkstemp makes it 0600) over ``path``, umask honoured."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
