@@ -8,8 +8,9 @@ the plain-data types that fairseq checkpoints hold, found by saving real ones:
 * ``argparse.Namespace``: ``cfg["model"]`` of every model registered the argparse way
   (``transformer``, ``ea_transformer``, ...);
 * numpy arrays of plain numbers: the ``_bleu_counts``/``_bleu_totals`` meters that
-  ``--eval-bleu`` keeps in ``extra_state["metrics"]`` (int64; float on multi-GPU runs).
-  ``numpy.core.multiarray._reconstruct`` is the name numpy 1.x wrote.
+  ``--eval-bleu`` keeps in ``extra_state["metrics"]``: int64, or float64 after the
+  all-reduce of a multi-GPU run.  ``numpy.core.multiarray._reconstruct`` is the name
+  numpy 1.x wrote, ``numpy._core.multiarray._reconstruct`` the one numpy 2 writes.
 """
 
 from __future__ import annotations
@@ -35,9 +36,7 @@ SAFE_GLOBALS: list[Any] = [
     argparse.Namespace,
     np.ndarray,
     np.dtype,
-    np.dtypes.Int32DType,
     np.dtypes.Int64DType,
-    np.dtypes.Float32DType,
     np.dtypes.Float64DType,
     _reconstruct,
     (_reconstruct, "numpy.core.multiarray._reconstruct"),

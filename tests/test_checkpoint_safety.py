@@ -112,7 +112,7 @@ def test_payloads_are_live(tmp_path, name):
 def test_numpy_1_array_name_is_allowed(tmp_path):
     """numpy 1.x wrote ``numpy.core.multiarray._reconstruct``; numpy 2 writes ``numpy._core``."""
     saved = tmp_path / "numpy2.pt"
-    torch.save({"counts": np.array([3, 2, 1])}, saved)
+    torch.save({"counts": np.array([3, 2, 1]), "totals": np.array([4.0, 3.0])}, saved)
     old_style = tmp_path / "numpy1.pt"
     with zipfile.ZipFile(saved) as src, zipfile.ZipFile(old_style, "w") as dst:
         for item in src.infolist():
@@ -123,6 +123,7 @@ def test_numpy_1_array_name_is_allowed(tmp_path):
             dst.writestr(item, data)
     loaded = torch.load(old_style)
     assert loaded["counts"].tolist() == [3, 2, 1]
+    assert loaded["totals"].tolist() == [4.0, 3.0]
 
 
 def test_allow_list_is_idempotent():
