@@ -398,7 +398,8 @@ def _load_model(files: ModelFiles):
     if files.arch not in ARCH_MODEL_REGISTRY:
         raise UserError(f"{files.checkpoint}: unknown architecture {files.arch!r} in model.json")
     state = load_checkpoint(files.checkpoint)
-    overrides = {"data": str(files.model_dir)}
+    # model.json names the pair: a model trained without -s/-t has none in its config
+    overrides = {"data": str(files.model_dir), "source_lang": files.src, "target_lang": files.tgt}
     if state.get("args") is not None:  # checkpoints of fairseq < 0.10
         vars(state["args"]).update(overrides)
     if state.get("cfg") is not None:
