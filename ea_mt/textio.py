@@ -7,6 +7,7 @@ line, unless ``errors="replace"`` asks for U+FFFD substitutes.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -71,6 +72,13 @@ def open_output(path: Path | str | None) -> Iterator[BinaryIO]:
         return
     with _create(Path(path)) as stream:
         yield stream
+
+
+def same_file(a: Path | str | None, b: Path | str | None) -> bool:
+    """Whether two paths (None or ``-``: stdio) name one existing file."""
+    if a is None or b is None or STDIO in (str(a), str(b)):
+        return False
+    return Path(a).exists() and Path(b).exists() and os.path.samefile(a, b)
 
 
 def _open(path: Path) -> BinaryIO:

@@ -23,7 +23,7 @@ import torch
 from ea_mt.checkpoint_safety import load_checkpoint
 from ea_mt.errors import UserError
 from ea_mt.modeldir import ModelFiles, resolve_model
-from ea_mt.textio import input_name, iter_lines, open_input, open_output
+from ea_mt.textio import input_name, iter_lines, open_input, open_output, same_file
 from ea_mt.workdir import DEFAULT_WORKDIR
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -301,6 +301,8 @@ def translate_file(
     Uses ``translator`` if given, else loads the model of ``workdir``/``checkpoint``
     with ``options`` (DecodeOptions fields, ``device``, ``precision``).
     """
+    if same_file(input_path, output_path):
+        raise UserError(f"{output_path} is both input and output: it would be emptied unread")
     translator = translator or Translator.load(workdir, checkpoint, **options)
     with open_input(input_path) as source, open_output(output_path) as sink:
         return translate_stream(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,7 +16,7 @@ import torch
 from typer.testing import CliRunner, Result
 
 from ea_mt.cli.main import app
-from ea_mt.translation import Translator, translate_file
+from ea_mt.translation import Translator, translate_file, translate_stream
 
 if TYPE_CHECKING:
     from model_fixture import TrainedModel
@@ -91,6 +93,37 @@ def test_overlong_line_is_truncated_with_a_warning(trained_model: TrainedModel) 
     assert "truncated" in result.stderr
 
 
+def test_output_cut_at_max_length_is_reported(trained_model: TrainedModel) -> None:
+    result = translate(trained_model, "--max-len-b", "2", stdin=b"Hello.\n\nI am very tired.\n")
+    assert len(ok(result)) == 3
+    assert "warning: lines 1, 3: translation stopped at the maximum length" in result.stderr
+
+
+def test_input_is_read_a_buffer_at_a_time(trained_model: TrainedModel) -> None:
+    """The first translations are written before more than one buffer has been read."""
+    consumed = 0
+
+    def source() -> Iterator[str]:
+        nonlocal consumed
+        for _ in range(40):
+            consumed += 1
+            yield "Hello."
+
+    class Sink(io.BytesIO):
+        consumed_at_first_write: int | None = None
+
+        def write(self, data: bytes) -> int:  # type: ignore[override]
+            if self.consumed_at_first_write is None:
+                self.consumed_at_first_write = consumed
+            return super().write(data)
+
+    sink = Sink()
+    translator = Translator.load(trained_model.workdir, beam=1)
+    stats = translate_stream(translator, source(), sink, buffer_size=8, warn=lambda _: None)
+    assert stats.lines == 40 and sink.getvalue().count(b"\n") == 40
+    assert sink.consumed_at_first_write == 8
+
+
 def test_nbest_tsv(trained_model: TrainedModel) -> None:
     out = ok(translate(trained_model, "--nbest", "3", "-q", stdin=b"Hello.\n\nI am tired.\n"))
     rows = [row.split("\t") for row in out]
@@ -110,6 +143,14 @@ def test_files_in_and_out(trained_model: TrainedModel, tmp_path: Path) -> None:
     assert ok(result) == []
     assert len(out_path.read_text(encoding="utf-8").splitlines()) == 50
     assert "translated 50 lines" in result.stderr
+
+
+def test_output_must_not_overwrite_input(trained_model: TrainedModel, tmp_path: Path) -> None:
+    text = tmp_path / "text.en"
+    text.write_text("Hello.\n", encoding="utf-8")
+    error = one_line_error(translate(trained_model, "-i", str(text), "-o", str(text)))
+    assert "is both input and output" in error
+    assert text.read_text(encoding="utf-8") == "Hello.\n"
 
 
 def test_invalid_utf8(trained_model: TrainedModel) -> None:
