@@ -35,7 +35,9 @@ HELP = (
     "(stdout or --output). Blank lines stay blank without reaching the model; a line longer "
     "than the model's source positions is truncated, with a warning on stderr naming it, "
     "never dropped. Input is read --buffer-size lines at a time and sorted by length into "
-    "batches inside each buffer, so files of any size stream through.\n\n"
+    "batches inside each buffer, so files of any size stream through. Warnings (truncated "
+    "lines, translations cut at the length limit, empty translations) name the lines on "
+    "stderr; a summary with lines/s follows unless --quiet.\n\n"
     "With --nbest N the output is header-free TSV instead, N rows per input line: "
     "line_no<TAB>rank<TAB>score<TAB>hypothesis (line_no from 1, rank from 1, score: "
     "fairseq's length-normalised log-probability; a blank input line gives one row "
@@ -89,7 +91,12 @@ PrecisionOption = Annotated[
     str, typer.Option("--precision", help=f"One of {', '.join(PRECISIONS)}; half needs CUDA.")
 ]
 ThreadsOption = Annotated[
-    int | None, typer.Option("--threads", help="CPU threads for torch (default: torch's own).")
+    int | None,
+    typer.Option(
+        "--threads",
+        help="CPU threads for torch (default: torch's own). On a busy machine --threads 1 "
+        "can be several times faster.",
+    ),
 ]
 ErrorsOption = Annotated[
     str,
