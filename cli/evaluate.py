@@ -29,6 +29,7 @@ from ea_mt.cli.translate import (
     progress_callbacks,
 )
 from ea_mt.evaluation import evaluate
+from ea_mt.modeldir import resolve_model
 from ea_mt.scoring import parse_metrics
 from ea_mt.translation import DecodeOptions, Translator
 from ea_mt.workdir import DEFAULT_WORKDIR
@@ -87,9 +88,7 @@ def evaluate_command(
         batch_size=batch_size,
         max_tokens=max_tokens,
     )
-    translator = Translator.load(
-        workdir, checkpoint, None, None, device, precision, **vars(options)
-    )
+    translator = Translator(resolve_model(workdir, checkpoint), options, device, precision)
     with progress_callbacks(quiet) as (warn, on_lines):
         result = evaluate(
             src,

@@ -18,6 +18,7 @@ from ea_mt.cli.app import app
 from ea_mt.cli.options import WorkdirOption
 from ea_mt.cli.progress import QuietOption, stderr_console
 from ea_mt.errors import UserError
+from ea_mt.modeldir import resolve_model
 from ea_mt.textio import ERROR_MODES
 from ea_mt.translation import (
     DEVICES,
@@ -139,13 +140,15 @@ def translate_command(
     options = DecodeOptions(
         beam=beam,
         lenpen=lenpen,
-        nbest=nbest or 1,
+        nbest=1 if nbest is None else nbest,
         max_len_a=max_len_a,
         max_len_b=max_len_b,
         batch_size=batch_size,
         max_tokens=max_tokens,
     )
-    translator = Translator.load(workdir, checkpoint, src, tgt, device, precision, **vars(options))
+    translator = Translator(
+        resolve_model(workdir, checkpoint, src, tgt), options, device, precision
+    )
     with progress_callbacks(quiet) as (warn, on_lines), stdout_pipe_guard():
         stats = translate_file(
             input_path,

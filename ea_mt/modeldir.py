@@ -83,6 +83,9 @@ def read_model_dir(checkpoint: Path) -> ModelFiles:
     missing = [key for key in _REQUIRED_KEYS if not isinstance(manifest.get(key), str)]
     if missing:
         raise UserError(f"{manifest_path} lacks {', '.join(missing)}")
+    for key, lang in (("src_dict", manifest["src"]), ("tgt_dict", manifest["tgt"])):
+        if manifest[key] != f"dict.{lang}.txt":  # the name fairseq's translation task reads
+            raise UserError(f"{manifest_path}: {key} must be dict.{lang}.txt")
     files = ModelFiles(
         checkpoint=checkpoint,
         model_dir=model_dir,

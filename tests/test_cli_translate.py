@@ -192,6 +192,7 @@ def test_stdout_carries_translations_only(trained_model: TrainedModel) -> None:
         (["--tgt", "fr"], "--tgt fr does not match"),
         (["--nbest", "6"], "--nbest 6 is larger than --beam 5"),
         (["--beam", "0"], "--beam must be at least 1"),
+        (["--nbest", "0"], "--nbest must be at least 1"),
         (["--errors", "ignore"], "--errors must be one of strict, replace"),
         (["--device", "tpu"], "--device must be one of auto, cpu, cuda"),
         (["--checkpoint", "/nonexistent/model.pt"], "no such file"),
