@@ -104,6 +104,10 @@ def train_command(
     log_interval: Annotated[
         int, typer.Option("--log-interval", help="Log training statistics every N updates.")
     ] = 25,
+    threads: Annotated[
+        int | None,
+        typer.Option("--threads", help="CPU threads for training [default: PyTorch's choice]."),
+    ] = None,
     quiet: QuietOption = False,
 ) -> None:
     """Build the run from the options, train, and report on stderr."""
@@ -112,7 +116,7 @@ def train_command(
         max_epoch=max_epoch, max_update=max_update, patience=patience, seed=seed,
         ea_alpha=ea_alpha, ea_beta=ea_beta, ea_kernel_size=ea_kernel_size, ea_chains=ea_chains,
         save_interval_updates=save_interval_updates, keep_last=keep_last, eval_bleu=eval_bleu,
-        device=device, log_interval=log_interval, extra_args=tuple(ctx.args),
+        device=device, log_interval=log_interval, threads=threads, extra_args=tuple(ctx.args),
     )
     plan = plan_training(workdir, options, save_dir)
     console = stderr_console()

@@ -58,6 +58,7 @@ class TrainOptions:
     eval_bleu: bool = True
     device: str = "auto"
     log_interval: int = 25
+    threads: int | None = None  # CPU threads of fairseq-train; None: PyTorch's default
     extra_args: tuple[str, ...] = ()
 
 
@@ -124,6 +125,8 @@ def run_training(
     write_model_dir(plan)
     status = TrainStatus(best_metric="bleu" if plan.options.eval_bleu else "loss")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if plan.options.threads:
+        env |= {name: str(plan.options.threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     with plan.log_path.open("a", encoding="utf-8") as log:
         log.write(
             f"=== ea-mt train {datetime.now(UTC).isoformat(timespec='seconds')}: "
@@ -195,6 +198,7 @@ def _check_options(options: TrainOptions) -> None:
         "--patience": options.patience,
         "--keep-last": options.keep_last,
         "--save-interval-updates": options.save_interval_updates,
+        "--threads": options.threads,
     }
     for flag, value in positive.items():
         if value is not None and value <= 0:
@@ -329,6 +333,8 @@ def _command(
         "--keep-interval-updates": options.keep_last if options.save_interval_updates else None,
         "--log-format": "json",
         "--log-interval": options.log_interval,
+        # On a CPU a data-loading process only competes with training for the cores.
+        "--num-workers": 0 if device == "cpu" else None,
         "--ea-alpha": options.ea_alpha,
         "--ea-beta": options.ea_beta,
         "--ea-kernel-size": options.ea_kernel_size,
