@@ -6,6 +6,7 @@ import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib.image
 import numpy as np
@@ -27,47 +28,30 @@ from ea_mt.inspection import (
     model_labels,
     report,
 )
-from ea_mt.modeldir import MODEL_JSON, MODEL_VERSION, resolve_model
+from ea_mt.modeldir import resolve_model
 from ea_mt.models.attention import EvolvingMultiheadAttention
 from ea_mt.translation import DecodeOptions, Translator
-from ea_mt.workdir import MODEL_FORMAT, write_json_atomic
 
-EA_UPDATES = 150
-VANILLA_UPDATES = 10
-EA_LAYERS = 3
+if TYPE_CHECKING:
+    from model_fixture import TrainedModel
+
+pytest_plugins = ["model_fixture"]
+
+EA_LAYERS = 2
+VANILLA_LAYERS = 2
 SENTENCE = "Tom is my friend."
 REFERENCE = "Tom ist mein Freund."
 SHORT = DecodeOptions(max_len_b=20)  # barely trained models may babble up to the limit
 
 
-def model_dir(save_dir: Path, sample, arch: str) -> Path:
-    """Make a fairseq save dir a model directory, as ``ea-mt train`` leaves it."""
-    shutil.copyfile(sample.spm_model, save_dir / "spm.model")
-    for lang in ("en", "de"):
-        shutil.copyfile(sample.data_bin / f"dict.{lang}.txt", save_dir / f"dict.{lang}.txt")
-    write_json_atomic(save_dir / MODEL_JSON, {
-        "format": MODEL_FORMAT, "version": MODEL_VERSION, "src": "en", "tgt": "de",
-        "arch": arch, "spm_model": "spm.model",
-        "src_dict": "dict.en.txt", "tgt_dict": "dict.de.txt",
-    })
-    return save_dir / "checkpoint_last.pt"
+@pytest.fixture(scope="module")
+def ea_checkpoint(ea_model: TrainedModel) -> Path:
+    return ea_model.model_dir / "checkpoint_last.pt"
 
 
 @pytest.fixture(scope="module")
-def ea_checkpoint(tmp_path_factory, small_sample, fairseq_tools) -> Path:
-    """An ea_transformer_tiny with 3+3 layers after EA_UPDATES updates, in a model directory."""
-    save_dir = tmp_path_factory.mktemp("inspect_ea")
-    layers = ("--encoder-layers", str(EA_LAYERS), "--decoder-layers", str(EA_LAYERS))
-    fairseq_tools.train(small_sample.data_bin, save_dir, EA_UPDATES, *layers)
-    return model_dir(save_dir, small_sample, "ea_transformer_tiny")
-
-
-@pytest.fixture(scope="module")
-def vanilla_checkpoint(tmp_path_factory, small_sample, fairseq_tools) -> Path:
-    """A (2+2 layer) transformer_tiny on the same data and dictionaries, barely trained."""
-    save_dir = tmp_path_factory.mktemp("inspect_vanilla")
-    fairseq_tools.train(small_sample.data_bin, save_dir, VANILLA_UPDATES, arch="transformer_tiny")
-    return model_dir(save_dir, small_sample, "transformer_tiny")
+def vanilla_checkpoint(trained_model: TrainedModel) -> Path:
+    return trained_model.model_dir / "checkpoint_last.pt"
 
 
 @pytest.fixture(scope="module")
@@ -124,14 +108,14 @@ def test_one_grid_row_per_layer(ea_translator, vanilla_translator, tmp_path):
         _, axes = draw_chain(inspection, chain, head=None)
         assert axes.shape == (EA_LAYERS, 3 + 1)  # M, A, softmax | vanilla softmax
     one_layer = replace(inspection, models=[_first_layers(inspection.models[0], 1)])
-    three_layers = replace(inspection, models=inspection.models[:1])
+    all_layers = replace(inspection, models=inspection.models[:1])
     heights = {}
-    for name, case in (("one", one_layer), ("three", three_layers)):
+    for name, case in (("one", one_layer), ("all", all_layers)):
         figure, _ = draw_chain(case, "cross", head=0)
         figure.savefig(tmp_path / f"{name}.png", dpi=DPI)
         heights[name] = matplotlib.image.imread(tmp_path / f"{name}.png").shape[0]
     rows_px = panel_inches(len(inspection.tokens.target_output)) * DPI
-    assert heights["three"] - heights["one"] == pytest.approx(2 * rows_px, abs=2)
+    assert heights["all"] - heights["one"] == pytest.approx((EA_LAYERS - 1) * rows_px, abs=2)
 
 
 def _first_layers(model, count):
@@ -217,19 +201,20 @@ def test_vanilla_checkpoint_has_softmax_maps_only(vanilla_checkpoint, tmp_path):
     data = json.loads(paths[-1].read_text(encoding="utf-8"))
     assert data["target_origin"] == "reference" and data["target"] == REFERENCE
     for chain, layers in data["models"][0]["chains"].items():
-        assert len(layers) == 2, chain
+        assert len(layers) == VANILLA_LAYERS, chain
         assert all(row["maps"] == ["weights"] and row["conv_share"] is None for row in layers)
         assert layers[1]["jsd_from_previous"]["mean"] >= 0.0
 
 
 @pytest.mark.slow
 def test_compare_draws_both_models(ea_checkpoint, vanilla_checkpoint, tmp_path):
-    paths = written(invoke(SENTENCE, "--target", REFERENCE, "--checkpoint", ea_checkpoint,
+    paths = written(invoke(SENTENCE, "--target", REFERENCE, "--checkpoint", ea_checkpoint.parent,
                            "--compare", vanilla_checkpoint.parent, "--out", tmp_path))
     data = json.loads(paths[-1].read_text(encoding="utf-8"))
     assert [m["arch"] for m in data["models"]] == ["ea_transformer_tiny", "transformer_tiny"]
     labels = [m["label"] for m in data["models"]]
-    assert len(set(labels)) == 2
+    assert len(set(labels)) == 2  # both are .../checkpoints/checkpoint_best.pt
+    assert all(label.endswith("/checkpoints/checkpoint_best.pt") for label in labels)
     assert all(matplotlib.image.imread(p).ndim == 3 for p in paths[:3])
 
 
