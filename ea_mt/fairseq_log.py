@@ -77,7 +77,8 @@ class TrainStatus:
             self.epochs_done = float(self.epoch)
         elif line.source == "valid":
             self.valid = line.stats
-            self.best = line.stats.get(f"valid_best_{self.best_metric}", self.best)
+            self._take_best(line.stats.get(f"valid_best_{self.best_metric}"))
+            self._take_best(line.stats.get(f"valid_{self.best_metric}"))
         elif (loaded := _LOADED.search(line.message)) is not None:
             self.resumed_from = int(loaded.group(2))
             self.num_updates = self.resumed_from
@@ -90,3 +91,14 @@ class TrainStatus:
             self.error = line.message
         elif (error := _ERROR.search(line.message)) is not None:
             self.error = error.group(0).strip(": ")
+
+    def _take_best(self, value: float | None) -> None:
+        """Keep the better of the best so far and ``value`` (BLEU up, loss down)."""
+        if value is None or value != value:  # absent or NaN
+            return
+        if self.best is None:
+            self.best = value
+        elif self.best_metric == "bleu":
+            self.best = max(self.best, value)
+        else:
+            self.best = min(self.best, value)
