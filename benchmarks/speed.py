@@ -552,11 +552,12 @@ def profiled_step(run: TrainingRun, settings: Settings) -> tuple[float, Any]:
 
 
 def profile_training(preset: str, length: int, settings: Settings) -> Results:
-    """Self time per op and training step for EA and vanilla, steps alternated."""
+    """Self time and calls per op and training step for EA and vanilla, steps alternated."""
     runs = {ea: TrainingRun.build(preset, ea, length, settings) for ea in (True, False)}
     for run in runs.values():
         run.step()  # warm-up
     self_ms: dict[bool, Counter] = {True: Counter(), False: Counter()}
+    calls: dict[bool, Counter] = {True: Counter(), False: Counter()}
     tables: dict[bool, str] = {}
     sort_by = "self_device_time_total" if settings.device_type == "cuda" else "self_cpu_time_total"
 
@@ -564,6 +565,7 @@ def profile_training(preset: str, length: int, settings: Settings) -> Results:
         seconds, events = profiled_step(runs[ea], settings)
         for event in events:
             self_ms[ea][event.key] += getattr(event, sort_by) / 1000 / PROFILE_STEPS
+            calls[ea][event.key] += event.count / PROFILE_STEPS
         if index == PROFILE_STEPS - 1:
             tables[ea] = events.table(sort_by=sort_by, row_limit=25)
         return seconds
@@ -573,31 +575,46 @@ def profile_training(preset: str, length: int, settings: Settings) -> Results:
             "ea_step_s": statistics.median(seconds[True]),
             "vanilla_step_s": statistics.median(seconds[False]),
             "ea_self_ms": dict(self_ms[True]), "vanilla_self_ms": dict(self_ms[False]),
+            "ea_calls": dict(calls[True]), "vanilla_calls": dict(calls[False]),
             "ea_table": tables[True], "vanilla_table": tables[False]}
+
+
+def profile_summary(profile: Results) -> str:
+    """Self time per step of the ops only EA runs, only vanilla runs, and both run."""
+    ea, vanilla = profile["ea_self_ms"], profile["vanilla_self_ms"]
+    only_ea = sum(ms for op, ms in ea.items() if op not in vanilla)
+    only_vanilla = sum(ms for op, ms in vanilla.items() if op not in ea)
+    both = sum(ea[op] - vanilla[op] for op in ea.keys() & vanilla.keys())
+    return (f"Total self time per step: EA {sum(ea.values()):.1f} ms, vanilla "
+            f"{sum(vanilla.values()):.1f} ms. Ops only EA runs: {only_ea:.1f} ms; ops only "
+            f"vanilla runs: {only_vanilla:.1f} ms; ops both run: EA {both:+.1f} ms. Where the "
+            "calls per step are equal, both do the same work and the difference is noise.")
 
 
 def profile_markdown(profile: Results, top: int = 20) -> str:
     """The ops where EA spends more (and less) self time than vanilla, and both raw tables."""
     ea, vanilla = profile["ea_self_ms"], profile["vanilla_self_ms"]
+    ea_calls, vanilla_calls = profile["ea_calls"], profile["vanilla_calls"]
     excess = {op: ea.get(op, 0.0) - vanilla.get(op, 0.0) for op in ea.keys() | vanilla.keys()}
-    total_ea, total_vanilla = sum(ea.values()), sum(vanilla.values())
+    total_excess = sum(excess.values())
     ranked = sorted(excess, key=excess.get, reverse=True)
     lines = [
         f"# Profile: {profile['preset']}/{profile['length']}, training step "
         f"({profile['steps']} profiled steps each, {profile['time']})",
         "",
         f"Step with profiler: EA {profile['ea_step_s']:.3f} s, vanilla "
-        f"{profile['vanilla_step_s']:.3f} s. Total self time per step: EA {total_ea:.1f} ms, "
-        f"vanilla {total_vanilla:.1f} ms, excess {total_ea - total_vanilla:.1f} ms.",
+        f"{profile['vanilla_step_s']:.3f} s. {profile_summary(profile)}",
         "",
-        "| op | EA ms/step | vanilla ms/step | EA − vanilla ms | share of excess |",
-        "|---|---:|---:|---:|---:|",
+        "| op | EA ms/step | vanilla ms/step | EA − vanilla ms | share of excess "
+        "| calls/step EA | calls/step vanilla |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     shown = ranked[:top] + [op for op in ranked[-top // 2:] if excess[op] < 0]
     for op in dict.fromkeys(shown):
-        share = excess[op] / (total_ea - total_vanilla) if total_ea != total_vanilla else 0.0
+        share = excess[op] / total_excess if total_excess else 0.0
         lines.append(f"| `{op}` | {ea.get(op, 0.0):.1f} | {vanilla.get(op, 0.0):.1f} | "
-                     f"{excess[op]:+.1f} | {share:+.0%} |")
+                     f"{excess[op]:+.1f} | {share:+.0%} | {ea_calls.get(op, 0):.0f} | "
+                     f"{vanilla_calls.get(op, 0):.0f} |")
     for name, table in (("EA", profile["ea_table"]), ("vanilla", profile["vanilla_table"])):
         lines += ["", f"## {name}: top ops by self time (last profiled step)", "", "```",
                   table, "```"]
@@ -723,18 +740,29 @@ def results_markdown(results: Results) -> str:
 
 
 def plot_training(results: Results, out: Path) -> None:
-    """Throughput and memory ratios against sentence length, one line per preset."""
+    """Throughput and memory ratios against sentence length, one line per preset.
+
+    Dashed red lines: issue #4's bounds (throughput 0.9 at iwslt/64, 0.75 at iwslt/256;
+    memory 1.5).
+    """
     import matplotlib.pyplot as plt
 
     figure, (speed, memory) = plt.subplots(1, 2, figsize=(10, 4))
-    for axis, key, label in ((speed, "training", "training throughput EA/vanilla"),
-                             (memory, "memory", "peak training memory EA/vanilla")):
+    panels = ((speed, "training", "training throughput EA/vanilla", (0.9, 0.75)),
+              (memory, "memory", "peak training memory EA/vanilla", (1.5,)))
+    for axis, key, label, bounds in panels:
         rows = results.get(key, [])
         for preset in dict.fromkeys(r["preset"] for r in rows):
             mine = [r for r in rows if r["preset"] == preset]
             axis.plot([r["length"] for r in mine], [r["ratio"] for r in mine], "o-", label=preset)
         axis.axhline(1.0, color="grey", linewidth=0.8)
-        axis.set(xscale="log", xlabel="sentence length (tokens)", ylabel=label)
+        for bound in bounds:
+            axis.axhline(bound, color="red", linestyle="--", linewidth=0.8)
+        lengths = sorted({r["length"] for r in rows})
+        axis.set_xscale("log", base=2)
+        axis.set_xticks(lengths, labels=[str(n) for n in lengths], minor=False)
+        axis.minorticks_off()
+        axis.set(xlabel="sentence length (tokens)", ylabel=label)
         axis.legend()
     figure.tight_layout()
     figure.savefig(out / "training_ratios.png", dpi=120)
@@ -893,6 +921,8 @@ def parser() -> argparse.ArgumentParser:
                    help="rows (sentences × beam) of the per-step decoding timing (default 40)")
     p.add_argument("--profile", nargs=2, metavar=("PRESET", "LENGTH"),
                    help="profile one training step of EA and vanilla instead of the grid")
+    p.add_argument("--report", type=Path, metavar="DIR",
+                   help="rewrite DIR's results.md and plots from its results.json, measure nothing")
     p.add_argument("--memory-worker", help=argparse.SUPPRESS)
     return p
 
@@ -908,11 +938,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.memory_worker:
         print(json.dumps(memory_worker(json.loads(args.memory_worker))))
         return 0
+    if args.report:
+        write_outputs(json.loads((args.report / "results.json").read_text()), args.report,
+                      final=True)
+        return 0
     if args.profile:
         preset, length = args.profile[0], int(args.profile[1])
         out = args.out or default_out("profile")
         out.mkdir(parents=True, exist_ok=True)
-        report = profile_markdown(profile_training(preset, length, settings))
+        profile = profile_training(preset, length, settings)
+        report = profile_markdown(profile)
+        (out / f"profile-{preset}-{length}.json").write_text(json.dumps(profile, indent=1) + "\n")
         (out / f"profile-{preset}-{length}.md").write_text(report)
         print(report)
         return 0
