@@ -12,6 +12,7 @@ from ea_mt.attention_plots import write_figures
 from ea_mt.cli.app import app
 from ea_mt.cli.options import WorkdirOption
 from ea_mt.cli.progress import stderr_console
+from ea_mt.errors import UserError
 from ea_mt.inspection import check_heads, inspect_sentence, pick, report
 from ea_mt.translation import Translator
 from ea_mt.workdir import DEFAULT_WORKDIR, write_json_atomic
@@ -72,6 +73,8 @@ def inspect_command(
         ),
     ] = None,
 ) -> None:
+    if compare is not None and not compare.exists():
+        raise UserError(f"--compare {compare}: no such file or directory")
     translators = [Translator.load(workdir, checkpoint)]
     if compare is not None:
         translators.append(Translator.load(workdir, compare))
@@ -82,9 +85,10 @@ def inspect_command(
     write_json_atomic(out / REPORT_NAME, data)
     paths.append(out / REPORT_NAME)
     console = stderr_console()
-    console.print(f"target ({inspection.target_origin}): {inspection.target}", markup=False)
+    console.print(f"target ({inspection.target_origin}): {inspection.target}", markup=False,
+                  soft_wrap=True)
     console.print(summary_table(data, head))
-    console.print(f"wrote {len(paths)} files to {out}", markup=False)
+    console.print(f"wrote {len(paths)} files to {out}", markup=False, soft_wrap=True)
     for path in paths:
         typer.echo(path)
 

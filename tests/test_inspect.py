@@ -231,6 +231,8 @@ def test_compare_needs_the_same_vocabulary(ea_checkpoint, vanilla_checkpoint, tm
     assert result.stderr.count("\n") == 1
     assert "dict.de.txt differs" in result.stderr
     assert not (tmp_path / "out").exists()
+    result = invoke(SENTENCE, "--checkpoint", ea_checkpoint, "--compare", tmp_path / "nothing")
+    assert result.exit_code == 2 and "--compare" in result.stderr and "no such" in result.stderr
 
 
 @pytest.mark.slow
