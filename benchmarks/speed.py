@@ -709,6 +709,8 @@ def steps_markdown(steps: Results) -> str:
 
 
 def targets_markdown(checks: list[Results]) -> str:
+    if not checks:
+        return "No target applies to the figures of this run."
     return table(["target", "EA/vanilla", "bound", "met"],
                  [[c["target"], f"{c['value']:.2f}", c["bound"], "yes" if c["met"] else "**no**"]
                   for c in checks])
