@@ -13,7 +13,14 @@ from rich.table import Table
 from ea_mt.cli.app import app
 from ea_mt.cli.progress import QuietOption, reporter, stderr_console, stdout_console
 from ea_mt.cli.train import TrainDisplay
-from ea_mt.demo import DEFAULT_DEMO_WORKDIR, DemoResult, DemoSettings, LineCallback, run_demo
+from ea_mt.demo import (
+    DEFAULT_DEMO_WORKDIR,
+    MODEL_DESCRIPTION,
+    DemoResult,
+    DemoSettings,
+    LineCallback,
+    run_demo,
+)
 from ea_mt.training import TrainPlan
 
 HELP = (
@@ -56,7 +63,7 @@ def demo_command(
     @contextmanager
     def live_training(plan: TrainPlan) -> Iterator[LineCallback]:
         if not quiet:
-            console.print(f"Training {plan.options.arch} (256-dim, 2+2 layers) for up to "
+            console.print(f"Training {plan.options.arch} ({MODEL_DESCRIPTION}) for up to "
                           f"{minutes:g} minutes (log: {plan.log_path})")
         with TrainDisplay(plan, console, quiet) as display:
             yield display.on_line
