@@ -2,8 +2,8 @@
 
 fairseq's translation task logs ``bleu`` only when the hypotheses hold at least one
 word; early in training a model may emit nothing but end-of-sentence, and then
-``--best-checkpoint-metric bleu`` stops training with ``KeyError: 'bleu'``.  Here an
-empty set of hypotheses scores BLEU 0 instead.  The patch lives in this process only,
+``--best-checkpoint-metric bleu`` stops training with ``KeyError: 'bleu'``.  Here
+hypotheses without a word score BLEU 0 instead.  The patch lives in this process only,
 so checkpoints still name fairseq's own ``translation`` task.
 """
 
@@ -13,25 +13,54 @@ import logging
 import os
 import sys
 
+import numpy as np
+import torch
 from fairseq import metrics
+from fairseq.tasks import FairseqTask
 from fairseq.tasks.translation import EVAL_BLEU_ORDER, TranslationTask
+from sacrebleu.metrics import BLEU
 
 
 def _bleu_zero_when_empty() -> None:
-    reduce_metrics = TranslationTask.reduce_metrics
+    """TranslationTask.reduce_metrics, less its ``if max(totals) > 0`` guard.
 
-    def patched(self, logging_outputs, criterion):
-        reduce_metrics(self, logging_outputs, criterion)
+    fairseq reduces after every validation batch, so ``bleu`` must be the one derived
+    meter over the summed n-gram counts whatever each batch held.
+    """
+
+    def reduce_metrics(self, logging_outputs, criterion):
+        FairseqTask.reduce_metrics(self, logging_outputs, criterion)
         if not any("_bleu_totals_0" in log for log in logging_outputs):
             return  # training statistics, or BLEU off
-        totals = [
-            sum(log.get(f"_bleu_totals_{i}", 0) for log in logging_outputs)
-            for i in range(EVAL_BLEU_ORDER)
-        ]
-        if max(totals) <= 0:
-            metrics.log_scalar("bleu", 0.0)
 
-    TranslationTask.reduce_metrics = patched
+        def total(key: str):
+            value = sum(log.get(key, 0) for log in logging_outputs)
+            return value.cpu() if torch.is_tensor(value) else value
+
+        metrics.log_scalar("_bleu_counts", np.array(
+            [total(f"_bleu_counts_{i}") for i in range(EVAL_BLEU_ORDER)]))
+        metrics.log_scalar("_bleu_totals", np.array(
+            [total(f"_bleu_totals_{i}") for i in range(EVAL_BLEU_ORDER)]))
+        metrics.log_scalar("_bleu_sys_len", total("_bleu_sys_len"))
+        metrics.log_scalar("_bleu_ref_len", total("_bleu_ref_len"))
+        metrics.log_derived("bleu", _corpus_bleu)
+
+    TranslationTask.reduce_metrics = reduce_metrics
+
+
+def _corpus_bleu(meters) -> float:
+    """sacrebleu's corpus BLEU from summed statistics; 0 when no hypothesis has a word."""
+    totals = meters["_bleu_totals"].sum
+    if max(totals) <= 0:
+        return 0.0
+    bleu = BLEU.compute_bleu(
+        correct=meters["_bleu_counts"].sum,
+        total=totals,
+        sys_len=int(meters["_bleu_sys_len"].sum),
+        ref_len=int(meters["_bleu_ref_len"].sum),
+        smooth_method="exp",
+    )
+    return round(bleu.score, 2)
 
 
 def _log_as_fairseq_train() -> None:

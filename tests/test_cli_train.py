@@ -178,3 +178,37 @@ def test_help_shows_examples_and_presets() -> None:
         result = invoke(command, "--help")
         assert result.exit_code == 0 and "Examples" in result.stdout
     assert "Presets" in invoke("train", "--help").stdout
+
+
+def test_validation_bleu_is_zero_not_missing_when_hypotheses_have_no_words(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from fairseq import metrics
+    from fairseq.tasks.translation import TranslationTask
+
+    from ea_mt.fairseq_train import _bleu_zero_when_empty
+
+    monkeypatch.setattr(TranslationTask, "reduce_metrics", TranslationTask.reduce_metrics)
+    _bleu_zero_when_empty()
+    task = TranslationTask.__new__(TranslationTask)
+
+    class NoCriterion:
+        @staticmethod
+        def reduce_metrics(logging_outputs: list) -> None:
+            pass
+
+    def batch(words: int, ref_len: int) -> dict:
+        stats = {"ntokens": 10, "nsentences": 1, "_bleu_sys_len": words, "_bleu_ref_len": ref_len}
+        for i in range(4):  # the hypothesis is the reference's first `words` words
+            ngrams = max(0, words - i)
+            stats |= {f"_bleu_counts_{i}": ngrams, f"_bleu_totals_{i}": ngrams}
+        return stats
+
+    with metrics.aggregate(new_root=True) as agg:
+        task.reduce_metrics([batch(0, 3)], NoCriterion())
+        assert agg.get_smoothed_values()["bleu"] == 0
+    with metrics.aggregate(new_root=True) as agg:  # a batch with words, then one without
+        task.reduce_metrics([batch(4, 4)], NoCriterion())
+        task.reduce_metrics([batch(0, 3)], NoCriterion())
+        assert agg.get_smoothed_values()["bleu"] == pytest.approx(100 * 2.718281828 ** (1 - 7 / 4),
+                                                                   abs=0.01)
