@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import os
 import platform
 import shlex
@@ -44,6 +45,9 @@ from fairseq.sequence_generator import SequenceGenerator
 from torch import Tensor, nn
 
 import ea_mt
+
+# fairseq's imports configure the root logger at DEBUG level; keep stderr readable.
+logging.getLogger().setLevel(logging.WARNING)
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DECODE_INPUT = REPO.parent / "shared" / "data" / "multi30k" / "test2016.en"

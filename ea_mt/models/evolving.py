@@ -65,7 +65,10 @@ def convolve_map(mixed: Tensor, conv: nn.Conv2d, window: ConvWindow) -> Tensor:
     outputs whose inputs match ``window`` are kept.
     """
     rows, cols = max(window.top, window.bottom), max(window.left, window.right)
-    out = F.conv2d(mixed, conv.weight, conv.bias, padding=(rows, cols))
+    # With heads as channels there are few of them: oneDNN's channels-last kernels are
+    # several times faster here, its backward above all, than the default layout's.
+    channels_last = mixed.contiguous(memory_format=torch.channels_last)
+    out = F.conv2d(channels_last, conv.weight, conv.bias, padding=(rows, cols))
     first_row, first_col = rows - window.top, cols - window.left
     return out[..., first_row : first_row + mixed.size(-2), first_col : first_col + mixed.size(-1)]
 
