@@ -16,7 +16,13 @@ from ea_mt.cli.options import WorkdirOption
 from ea_mt.cli.progress import QuietOption, stderr_console
 from ea_mt.fairseq_log import LogLine, TrainStatus
 from ea_mt.presets import PRESETS
-from ea_mt.training import TrainOptions, TrainPlan, plan_training, run_training
+from ea_mt.training import (
+    TrainingInterrupted,
+    TrainOptions,
+    TrainPlan,
+    plan_training,
+    run_training,
+)
 from ea_mt.workdir import DEFAULT_WORKDIR
 
 HELP = (
@@ -26,7 +32,11 @@ HELP = (
     "the dictionary is joined); the options below override it, and options after -- go to "
     "fairseq-train unchanged. Validation BLEU (sacrebleu, beam 4) picks checkpoint_best.pt. "
     "Rerunning the command resumes from checkpoint_last.pt, e.g. with a higher --max-update. "
-    "fairseq's full log is WORKDIR/checkpoints/train.log."
+    "Ctrl-C or SIGTERM saves a checkpoint after the current update and stops (a second one "
+    "stops at once); checkpoints are written atomically, so a killed run resumes from its "
+    "last complete one. One run at a time may write a checkpoint directory. "
+    "--nproc N trains with N DDP processes on this machine (torchrun; see the README for "
+    "several machines). fairseq's full log is WORKDIR/checkpoints/train.log."
 )
 PRESET_TEXT = "\n".join(
     f"{name:5} lr {p.lr:g}, warm-up {p.warmup}, dropout {p.dropout:g}, "
@@ -108,6 +118,10 @@ def train_command(
         int | None,
         typer.Option("--threads", help="CPU threads for training [default: PyTorch's choice]."),
     ] = None,
+    nproc: Annotated[
+        int,
+        typer.Option("--nproc", help="DDP processes on this machine (one per GPU; CPU: gloo)."),
+    ] = 1,
     quiet: QuietOption = False,
 ) -> None:
     """Build the run from the options, train, and report on stderr."""
@@ -116,7 +130,8 @@ def train_command(
         max_epoch=max_epoch, max_update=max_update, patience=patience, seed=seed,
         ea_alpha=ea_alpha, ea_beta=ea_beta, ea_kernel_size=ea_kernel_size, ea_chains=ea_chains,
         save_interval_updates=save_interval_updates, keep_last=keep_last, eval_bleu=eval_bleu,
-        device=device, log_interval=log_interval, threads=threads, extra_args=tuple(ctx.args),
+        device=device, log_interval=log_interval, threads=threads, nproc=nproc,
+        extra_args=tuple(ctx.args),
     )
     plan = plan_training(workdir, options, save_dir)
     console = stderr_console()
@@ -128,10 +143,10 @@ def train_command(
     try:
         with display:
             status = run_training(plan, display.on_line)
-    except KeyboardInterrupt:
-        console.print(f"Interrupted at update {display.status.num_updates}; rerun the same "
+    except TrainingInterrupted as stopped:
+        console.print(f"Interrupted at update {stopped.status.num_updates}; rerun the same "
                       "command to resume from checkpoint_last.pt.")
-        raise typer.Exit(130) from None
+        raise typer.Exit(128 + stopped.signum) from None
     console.print(summary(status, plan))
 
 

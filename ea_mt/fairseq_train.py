@@ -1,10 +1,14 @@
-"""``python -m ea_mt.fairseq_train``: fairseq-train, with one fix for validation BLEU.
+"""``python -m ea_mt.fairseq_train``: fairseq-train, with a fix for validation BLEU.
 
 fairseq's translation task logs ``bleu`` only when the hypotheses hold at least one
 word; early in training a model may emit nothing but end-of-sentence, and then
 ``--best-checkpoint-metric bleu`` stops training with ``KeyError: 'bleu'``.  Here
 hypotheses without a word score BLEU 0 instead.  The patch lives in this process only,
 so checkpoints still name fairseq's own ``translation`` task.
+
+The safeguards of :mod:`ea_mt.train_safety` (atomic checkpoint copies, a checkpoint on
+SIGINT/SIGTERM, early-stopping state in checkpoints, one run per ``--save-dir``) are
+installed too.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from fairseq import metrics
 from fairseq.tasks import FairseqTask
 from fairseq.tasks.translation import EVAL_BLEU_ORDER, TranslationTask
 from sacrebleu.metrics import BLEU
+
+from ea_mt import train_safety
+from ea_mt.errors import UserError
 
 
 def _bleu_zero_when_empty() -> None:
@@ -74,13 +81,25 @@ def _log_as_fairseq_train() -> None:
     )
 
 
-def main() -> None:
-    """Run fairseq-train's command line with the patch applied."""
+def main(extra_args: list[str] | None = None) -> None:
+    """Run fairseq-train's command line (plus ``extra_args``) with the patches applied.
+
+    Exits with 128 + the signal number when a stop signal ended training early.
+    """
     _log_as_fairseq_train()
     _bleu_zero_when_empty()
+    train_safety.install()
     from fairseq_cli.train import cli_main
 
-    cli_main()
+    sys.argv += extra_args or []
+    try:
+        cli_main()
+    except UserError as error:
+        print(f"ea-mt: error: {error}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    stopped = train_safety.stop_signal()
+    if stopped is not None:
+        sys.exit(128 + stopped)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,12 @@ appended to ``SAVE_DIR/train.log`` and parsed as it streams.  Before it starts, 
 save directory is made a self-contained model directory (SentencePiece model,
 dictionaries, ``model.json``) and ``train_config.json`` records the effective settings.
 A rerun resumes from ``checkpoint_last.pt``, as fairseq does with the same --save-dir.
+
+One run at a time writes a save directory (:mod:`ea_mt.runlock`).  SIGINT and SIGTERM
+are forwarded once to fairseq-train, which saves a checkpoint after the current update
+and stops (:mod:`ea_mt.train_safety`); a second signal kills it at once.  fairseq-train
+runs in its own session and dies with this process.  With ``nproc`` > 1 it runs as
+``nproc`` DDP processes under ``torch.distributed.run`` (:mod:`ea_mt.distributed_train`).
 """
 
 from __future__ import annotations
@@ -17,16 +23,20 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import ea_mt
-from ea_mt import presets
+from ea_mt import presets, runlock
 from ea_mt.errors import UserError
 from ea_mt.fairseq_log import LogLine, TrainStatus, parse
+from ea_mt.train_safety import die_with_parent
 from ea_mt.workdir import MODEL_FORMAT, WorkDir, read_json, sha256_file, write_json_atomic
 
 TRAIN_CONFIG_FORMAT = "ea-mt-train-config"
@@ -34,6 +44,7 @@ DEVICES = ("auto", "cpu", "cuda")
 EVAL_BLEU_ARGS = {"beam": 4, "max_len_a": 1.2, "max_len_b": 10}
 # Settings that decide the model's shape or data: a resume must not change them.
 RESUME_KEYS = ("arch", "ea_alpha", "ea_beta", "ea_kernel_size", "ea_chains")
+STOP_WAIT_S = 120  # after forwarding a stop signal, how long fairseq-train may take to save
 
 
 @dataclass(frozen=True)
@@ -59,6 +70,7 @@ class TrainOptions:
     device: str = "auto"
     log_interval: int = 25
     threads: int | None = None  # CPU threads of fairseq-train; None: PyTorch's default
+    nproc: int = 1  # DDP processes on this machine (torch.distributed.run)
     extra_args: tuple[str, ...] = ()
 
 
@@ -80,6 +92,15 @@ class TrainPlan:
         return self.save_dir / "train.log"
 
 
+class TrainingInterrupted(Exception):
+    """Training stopped on SIGINT/SIGTERM; ``status`` tells where (fairseq saved there)."""
+
+    def __init__(self, status: TrainStatus, signum: int) -> None:
+        super().__init__(f"interrupted by signal {signum} at update {status.num_updates}")
+        self.status = status
+        self.signum = signum
+
+
 def plan_training(workdir: Path, options: TrainOptions, save_dir: Path | None = None) -> TrainPlan:
     """Check the options against the work directory and build the fairseq command."""
     wd = WorkDir(workdir)
@@ -88,6 +109,7 @@ def plan_training(workdir: Path, options: TrainOptions, save_dir: Path | None = 
     _check_options(options)
     effective = _with_preset(options)
     device = _resolve_device(options.device)
+    _check_nproc(options.nproc, device)
     save_dir = save_dir or wd.checkpoints
     config = {
         "format": TRAIN_CONFIG_FORMAT,
@@ -101,6 +123,7 @@ def plan_training(workdir: Path, options: TrainOptions, save_dir: Path | None = 
     resume = (save_dir / "checkpoint_last.pt").is_file()
     if resume:
         _check_resumable(save_dir, config)
+        check_checkpoint_file(save_dir / "checkpoint_last.pt")
     command = _command(wd, manifest, effective, device, save_dir)
     config["fairseq_command"] = shlex.join(command)
     return TrainPlan(
@@ -118,13 +141,23 @@ def plan_training(workdir: Path, options: TrainOptions, save_dir: Path | None = 
 def run_training(
     plan: TrainPlan, on_line: Callable[[LogLine, TrainStatus], None] | None = None
 ) -> TrainStatus:
-    """Write the model directory, run fairseq-train and follow its log.
+    """Lock the save directory, write the model directory, run fairseq-train, follow its log.
 
-    A failure of fairseq-train is a UserError naming its last error line and the log.
+    A failure of fairseq-train is a UserError naming its last error line and the log;
+    SIGINT/SIGTERM received meanwhile end it with :class:`TrainingInterrupted`.
     """
-    write_model_dir(plan)
+    with runlock.acquire(plan.save_dir, plan.config["fairseq_command"]) as lock:
+        write_model_dir(plan)
+        return _run_fairseq(plan, lock, on_line)
+
+
+def _run_fairseq(
+    plan: TrainPlan,
+    lock: runlock.RunLock,
+    on_line: Callable[[LogLine, TrainStatus], None] | None,
+) -> TrainStatus:
     status = TrainStatus(best_metric="bleu" if plan.options.eval_bleu else "loss")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", runlock.HELD_ENV: str(plan.save_dir)}
     if plan.options.threads:
         env |= {name: str(plan.options.threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     with plan.log_path.open("a", encoding="utf-8") as log:
@@ -141,23 +174,50 @@ def run_training(
             encoding="utf-8",
             errors="replace",
             env=env,
+            start_new_session=True,  # a terminal's Ctrl-C reaches it only through us
+            pass_fds=(lock.fd,),  # it holds the save directory's lock with us
+            preexec_fn=die_with_parent,
         )
         try:
-            assert process.stdout is not None
-            for text in process.stdout:
-                log.write(text)
-                line = parse(text)
-                status.update(line)
-                if on_line is not None:
-                    on_line(line, status)
-            returncode = process.wait()
+            with _forwarding_signals(process) as received:
+                assert process.stdout is not None
+                for text in process.stdout:
+                    log.write(text)
+                    line = parse(text)
+                    status.update(line)
+                    if on_line is not None:
+                        on_line(line, status)
+                returncode = process.wait()
         except BaseException:
             _stop(process)
             raise
+    if received:
+        raise TrainingInterrupted(status, received[0])
     if returncode != 0:
         reason = status.error or f"fairseq-train exited with code {returncode}"
         raise UserError(f"training failed: {reason} (full log: {plan.log_path})")
     return status
+
+
+def check_checkpoint_file(path: Path) -> None:
+    """A UserError naming ``path`` unless it is a complete torch checkpoint archive.
+
+    Checks the zip structure and every member's CRC, without unpickling anything.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            damaged = archive.testzip()
+    except (OSError, zipfile.BadZipFile, EOFError) as error:
+        damaged, names = f"{type(error).__name__}: {error}", []
+    if damaged is None and not any(name.endswith("/data.pkl") for name in names):
+        damaged = "no data.pkl: not a torch checkpoint"
+    if damaged is not None:
+        raise UserError(
+            f"cannot resume: {path} is not a readable checkpoint, truncated or corrupt? "
+            f"({damaged}); move it away to start over, or copy an earlier checkpoint "
+            "of this directory over it to resume from there"
+        )
 
 
 def write_model_dir(plan: TrainPlan) -> None:
@@ -272,6 +332,18 @@ def _resolve_device(device: str) -> str:
     return device
 
 
+def _check_nproc(nproc: int, device: str) -> None:
+    if nproc < 1:
+        raise UserError(f"--nproc must be positive, not {nproc}")
+    if device == "cuda" and nproc > 1:
+        import torch
+
+        gpus = torch.cuda.device_count()
+        if nproc > gpus:
+            raise UserError(f"--nproc {nproc}: only {gpus} CUDA GPU(s) visible here; "
+                            "run at most one process per GPU")
+
+
 def _check_resumable(save_dir: Path, config: dict[str, Any]) -> None:
     """A UserError unless the checkpoints in ``save_dir`` came from the same model and data."""
     previous_path = save_dir / "train_config.json"
@@ -351,20 +423,62 @@ def _command(
         flags += ["--eval-bleu", "--maximize-best-checkpoint-metric"]
     # fairseq 0.12's --bf16 implies a TPU, so a GPU trains in fp16 with loss scaling.
     flags.append("--cpu" if device == "cpu" else "--fp16")
-    command = [sys.executable, "-m", "ea_mt.fairseq_train", str(wd.data_bin), *flags]
+    command = [*_launcher(options.nproc), str(wd.data_bin), *flags]
     for flag, value in values.items():
         if value is not None:
             command += [flag, str(value)]
     return command + list(options.extra_args)
 
 
+def _launcher(nproc: int) -> list[str]:
+    """The command that starts fairseq-train: one process, or ``nproc`` DDP ranks."""
+    if nproc == 1:
+        return [sys.executable, "-m", "ea_mt.fairseq_train"]
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+            "--nproc-per-node", str(nproc), "-m", "ea_mt.distributed_train"]
+
+
+@contextmanager
+def _forwarding_signals(process: subprocess.Popen) -> Iterator[list[int]]:
+    """Pass the first SIGINT/SIGTERM on to fairseq-train as SIGINT; kill it on the second.
+
+    Yields the list of signals received.  Outside the main thread (where Python cannot
+    handle signals) nothing is installed.
+    """
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def forward(signum: int, _frame: object) -> None:
+        received.append(signum)
+        if len(received) == 1:
+            _signal_group(process, signal.SIGINT)
+        else:
+            _signal_group(process, signal.SIGKILL)
+
+    previous = {signum: signal.signal(signum, forward) for signum in (signal.SIGINT,
+                                                                       signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    """Signal fairseq-train's process group (it leads its own session)."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signum)
+
+
 def _stop(process: subprocess.Popen) -> None:
-    """Let fairseq-train finish its interrupt (it got the same Ctrl-C), else end it."""
+    """Let fairseq-train save and stop on SIGINT, else kill it."""
     if process.poll() is not None:
         return
-    process.send_signal(signal.SIGINT)
+    _signal_group(process, signal.SIGINT)
     try:
-        process.wait(timeout=30)
+        process.wait(timeout=STOP_WAIT_S)
     except subprocess.TimeoutExpired:
-        process.kill()
+        _signal_group(process, signal.SIGKILL)
         process.wait()
