@@ -92,8 +92,11 @@ class TrainPlan:
         return self.save_dir / "train.log"
 
 
-class TrainingInterrupted(Exception):
-    """Training stopped on SIGINT/SIGTERM; ``status`` tells where (fairseq saved there)."""
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped on SIGINT/SIGTERM; ``status`` tells where (fairseq saved there).
+
+    A KeyboardInterrupt, so that callers which handled Ctrl-C before still do.
+    """
 
     def __init__(self, status: TrainStatus, signum: int) -> None:
         super().__init__(f"interrupted by signal {signum} at update {status.num_updates}")
