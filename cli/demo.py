@@ -27,9 +27,9 @@ HELP = (
     "Run the whole pipeline on the bundled Tatoeba En-De sample (20k training pairs), in "
     "about ten minutes on two CPU cores.\n\n"
     "Prepares the data (SentencePiece, 4000 pieces), trains a small EA-Transformer until "
-    "the time budget is spent, averages its last checkpoints, translates the 500 held-back "
-    "test sentences with the best and the averaged checkpoint and scores them with "
-    "sacrebleu. The results table goes to stdout; progress to stderr. Rerunning reuses "
+    "the time budget is spent, translates the 500 held-back test sentences with the best "
+    "checkpoint (on valid BLEU) and scores them with sacrebleu. The results table goes to "
+    "stdout; progress to stderr. Rerunning reuses "
     "what is done (training resumes, then stops at once); delete the work directory to "
     "start over."
 )

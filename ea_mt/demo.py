@@ -1,21 +1,21 @@
 """``demo``: the whole pipeline on the bundled Tatoeba En-De sample, in about ten minutes.
 
-prepare -> train a small EA model against a wall-clock budget -> average the last
-checkpoints -> translate the held-back test set with the best and the averaged
-checkpoint -> score BLEU and chrF.  Each step is the library function behind its
-command, so the demo is also a worked example of the API.
+prepare -> train a small EA model against a wall-clock budget -> translate the
+held-back test set with the best checkpoint (on valid BLEU) -> score BLEU and chrF.
+Each step is the library function behind its command, so the demo is also a worked
+example of the API.  (Averaging is left out: within minutes the model is far from
+converged, and the mean of its last checkpoints scored 1.5-5 BLEU below the best.)
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import ea_mt
-from ea_mt.averaging import AVERAGE_NAME, average_checkpoints, last_checkpoints
 from ea_mt.errors import UserError
 from ea_mt.fairseq_log import LogLine, TrainStatus
 from ea_mt.prepare import PrepareRequest, prepare
@@ -39,7 +39,6 @@ MODEL_SIZE = (
 )
 MODEL_DESCRIPTION = "128-dim, 2+2 layers, 4 heads"
 CHECKPOINT_EVERY = 250  # updates; also when valid BLEU is measured
-AVERAGE_LAST = 4
 TEST_BEAM = 5
 
 
@@ -99,7 +98,7 @@ def train_plan(settings: DemoSettings) -> TrainPlan:
     options = TrainOptions(
         arch=ARCH, lr=2e-3, warmup=200, dropout=0.1, max_tokens=2048,
         max_update=settings.max_update, save_interval_updates=CHECKPOINT_EVERY,
-        keep_last=AVERAGE_LAST, log_interval=50, threads=settings.threads,
+        keep_last=2, log_interval=50, threads=settings.threads,
         extra_args=(*MODEL_SIZE, "--stop-time-hours", f"{settings.minutes / 60:.4f}",
                     # validate and save on the update schedule only, not at epoch ends
                     "--save-interval", "1000000", "--validate-interval", "1000000"),
@@ -142,15 +141,8 @@ def run_demo(
     result.updates, result.best_valid_bleu = status.num_updates, status.best
     clock = _lap(result, "train", clock)
 
-    checkpoints = [plan.save_dir / "checkpoint_best.pt"]
-    saved = len(list(plan.save_dir.glob("checkpoint_*_*.pt")))  # the update checkpoints
-    if saved >= 2:
-        paths = last_checkpoints(plan.save_dir, min(AVERAGE_LAST, saved))
-        checkpoints.append(average_checkpoints(paths, plan.save_dir / AVERAGE_NAME, reporter))
-    clock = _lap(result, "average", clock)
-
-    for checkpoint in checkpoints:
-        result.systems.append(_score(checkpoint, settings, reporter))
+    with _torch_threads(settings.threads):
+        result.systems.append(_score(plan.save_dir / "checkpoint_best.pt", settings, reporter))
     _lap(result, "translate+score", clock)
     return result
 
@@ -167,6 +159,20 @@ def _score(checkpoint: Path, settings: DemoSettings, reporter: Reporter) -> Syst
     return SystemScore(checkpoint=checkpoint, hypotheses=hypotheses,
                        bleu=scores["bleu"].score, chrf=scores["chrf"].score,
                        bleu_signature=scores["bleu"].signature)
+
+
+@contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """Translate with as many threads as training (two wait on each other on a busy CPU)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _lap(result: DemoResult, step: str, start: float) -> float:
