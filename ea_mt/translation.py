@@ -61,6 +61,10 @@ class DecodeOptions:
             raise UserError(f"--max-tokens must be at least 1, not {self.max_tokens}")
 
 
+# Every character str.splitlines() breaks at, so no reader sees more lines than inputs.
+_LINE_BREAKS = str.maketrans(dict.fromkeys("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029", " "))
+
+
 @dataclass(frozen=True)
 class Hypothesis:
     """One translation: detokenised text and fairseq's length-normalised log-probability."""
@@ -208,7 +212,7 @@ class Translator:
         eos = self.tgt_dict.eos()
         pieces = [self.tgt_dict[i] for i in hypo["tokens"].tolist() if i != eos]
         text = self.sp.decode_pieces(pieces)
-        text = text.replace("\n", " ").replace("\r", " ")  # one line per input line, always
+        text = text.translate(_LINE_BREAKS)  # one line per input line, by any convention
         return Hypothesis(text=text, score=float(hypo["score"]))
 
     def _build_generator(self):

@@ -13,9 +13,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner, Result
 
 from ea_mt.cli.main import app
+from ea_mt.textio import iter_lines
 from ea_mt.translation import Translator, translate_file, translate_stream
 
 if TYPE_CHECKING:
@@ -72,6 +75,56 @@ def test_crlf_input_and_missing_final_newline(trained_model: TrainedModel) -> No
     crlf = translate(trained_model, "-q", stdin=b"Hello.\r\nGood night.")
     assert ok(crlf) == lf
     assert b"\r" not in crlf.stdout_bytes
+
+
+def test_nul_bytes_and_control_characters(trained_model: TrainedModel) -> None:
+    lines = [b"Hello.\x00", b"\x00", b"a\x00b c", b"\x01\x1c\x7f", "\x85\u2028\u2029".encode(),
+             "Good\u2028night.".encode(), b"\x0b\x0c", b"I am\rhere."]
+    out = ok(translate(trained_model, "-q", stdin=b"\n".join(lines) + b"\n"))
+    assert len(out) == len(lines) and out[0]
+    assert "\n".join(out).splitlines() == out  # no line break of any convention inside
+
+
+def test_translations_never_contain_line_breaks(trained_model: TrainedModel) -> None:
+    translator = Translator.load(trained_model.workdir, beam=1)
+    translator.sp.decode_pieces = lambda _: "one\rtwo\u2028three\x85four\nfive"
+    (result,) = translator.translate(["Hello."])
+    assert result.text == "one two three four five"
+
+
+def test_empty_input_gives_empty_output(trained_model: TrainedModel) -> None:
+    result = translate(trained_model, stdin=b"")
+    assert ok(result) == [] and result.stdout_bytes == b""
+    assert "translated 0 lines" in result.stderr
+
+
+def test_100k_character_line(trained_model: TrainedModel) -> None:
+    words = ("house", "tree", "dog", "Tom")
+    huge = " ".join(words[i % 4] for i in range(25_000))[:100_000]
+    assert len(huge) == 100_000
+    result = translate(trained_model, stdin=f"Hello.\n{huge}\nThank you.".encode())
+    out = ok(result)
+    assert len(out) == 3 and all(out)
+    assert "warning: line 2 longer than" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def greedy(trained_model: TrainedModel) -> Translator:
+    return Translator.load(trained_model.workdir, beam=1, max_len_b=5)
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.text(max_size=40), max_size=8), st.booleans())
+def test_any_unicode_keeps_the_line_count(greedy: Translator, lines: list[str],
+                                          final_newline: bool) -> None:
+    data = "\n".join(lines).encode("utf-8") + (b"\n" if final_newline and lines else b"")
+    count = data.count(b"\n") + (not data.endswith(b"\n") and data != b"")
+    sink = io.BytesIO()
+    stats = translate_stream(greedy, iter_lines(io.BytesIO(data), "<fuzz>"), sink,
+                             buffer_size=3, warn=lambda _: None)
+    text = sink.getvalue().decode("utf-8")
+    assert stats.lines == count == text.count("\n") == len(text.splitlines())
 
 
 def test_batching_and_buffering_do_not_change_output(trained_model: TrainedModel) -> None:
