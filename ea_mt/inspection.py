@@ -182,6 +182,13 @@ def hard_alignment(weights: Tensor, src_pieces: Sequence[str], tgt_pieces: Seque
     pieces each step predicts.  ``</s>`` and ``<pad>`` are skipped on both sides and the
     other pieces numbered from 0, as ``fairseq.utils.extract_hard_alignment`` does.
     """
+    return " ".join(f"{s}-{t}" for s, t in alignment_pairs(weights, src_pieces, tgt_pieces))
+
+
+def alignment_pairs(
+    weights: Tensor, src_pieces: Sequence[str], tgt_pieces: Sequence[str]
+) -> list[tuple[int, int]]:
+    """The (source, target) piece numbers of :func:`hard_alignment`, in target order."""
     if tuple(weights.shape) != (len(tgt_pieces), len(src_pieces)):
         raise ValueError(
             f"weights are {tuple(weights.shape)}, pieces {len(tgt_pieces)}×{len(src_pieces)}"
@@ -190,14 +197,13 @@ def hard_alignment(weights: Tensor, src_pieces: Sequence[str], tgt_pieces: Seque
     tgt_index = _piece_numbers(tgt_pieces)
     valid_src = torch.tensor([i is not None for i in src_index])
     if not valid_src.any():
-        return ""
+        return []
     scores = weights.float().masked_fill(~valid_src, float("-inf"))
-    pairs = [
-        f"{src_index[int(scores[row].argmax())]}-{tgt}"
+    return [
+        (src_index[int(scores[row].argmax())], tgt)
         for row, tgt in enumerate(tgt_index)
         if tgt is not None
     ]
-    return " ".join(pairs)
 
 
 def _piece_numbers(pieces: Sequence[str]) -> list[int | None]:
