@@ -14,6 +14,7 @@ import torch
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from ea_mt.alignment import check_layer
 from ea_mt.cli.app import app
 from ea_mt.cli.options import WorkdirOption
 from ea_mt.cli.progress import QuietOption, stderr_console
@@ -42,13 +43,21 @@ HELP = (
     "With --nbest N the output is header-free TSV instead, N rows per input line: "
     "line_no<TAB>rank<TAB>score<TAB>hypothesis (line_no from 1, rank from 1, score: "
     "fairseq's length-normalised log-probability; a blank input line gives one row "
-    "'line_no<TAB>1<TAB><TAB>')."
+    "'line_no<TAB>1<TAB><TAB>').\n\n"
+    "With --print-alignment each line is 'translation ||| 0-0 1-2 ...' (with --nbest: a fifth "
+    "TSV column): hard word alignments, source-target, from the head-averaged cross attention "
+    "of decoder layer --alignment-layer (default: the last), teacher-forced on the "
+    "translation. Each target piece is linked to its most attended source piece, as fairseq "
+    "does; words are the whitespace-separated tokens of the translation and of the source "
+    "(as SentencePiece normalises it), numbered from 0, pairs sorted by target word. A blank "
+    "input line stays blank."
 )
 EXAMPLES = (
     "Examples:\n\n"
     "echo 'How are you?' | ea-mt translate\n\n"
     "ea-mt translate -i test.en -o test.hyp.de -w runs/ende --beam 4 --batch-size 128\n\n"
-    "ea-mt translate -i test.en --checkpoint runs/ende/checkpoints/checkpoint_avg.pt --nbest 5"
+    "ea-mt translate -i test.en --checkpoint runs/ende/checkpoints/checkpoint_avg.pt --nbest 5\n\n"
+    "ea-mt translate -i test.en --print-alignment --alignment-layer 1"
 )
 
 CheckpointOption = Annotated[
@@ -99,6 +108,17 @@ ThreadsOption = Annotated[
         "can be several times faster.",
     ),
 ]
+PrintAlignmentOption = Annotated[
+    bool,
+    typer.Option("--print-alignment", help="Append word alignments to each line (see above)."),
+]
+AlignmentLayerOption = Annotated[
+    int | None,
+    typer.Option(
+        "--alignment-layer",
+        help="Decoder layer, from 0, whose cross attention aligns (default: the last).",
+    ),
+]
 ErrorsOption = Annotated[
     str,
     typer.Option(
@@ -125,6 +145,8 @@ def translate_command(
         int | None,
         typer.Option("--nbest", help="Write the N best hypotheses per line as TSV (see above)."),
     ] = None,
+    print_alignment: PrintAlignmentOption = False,
+    alignment_layer: AlignmentLayerOption = None,
     max_len_a: MaxLenAOption = 0.0,
     max_len_b: MaxLenBOption = 200,
     batch_size: BatchSizeOption = 64,
@@ -146,9 +168,12 @@ def translate_command(
         batch_size=batch_size,
         max_tokens=max_tokens,
     )
+    if alignment_layer is not None and not print_alignment:
+        raise UserError("--alignment-layer needs --print-alignment")
     translator = Translator(
         resolve_model(workdir, checkpoint, src, tgt), options, device, precision
     )
+    layer = check_layer(translator.model, alignment_layer) if print_alignment else None
     with progress_callbacks(quiet) as (warn, on_lines), stdout_pipe_guard():
         stats = translate_file(
             input_path,
@@ -157,6 +182,7 @@ def translate_command(
             buffer_size=buffer_size,
             errors=errors,
             nbest_tsv=nbest is not None,
+            alignment_layer=layer,
             warn=warn,
             on_lines=on_lines,
         )

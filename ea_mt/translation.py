@@ -67,10 +67,13 @@ _LINE_BREAKS = str.maketrans(dict.fromkeys("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029
 
 @dataclass(frozen=True)
 class Hypothesis:
-    """One translation: detokenised text and fairseq's length-normalised log-probability."""
+    """One translation: detokenised text and fairseq's length-normalised log-probability;
+    its target token ids (``</s>`` last) and, when asked for, its word alignment."""
 
     text: str
     score: float
+    tokens: tuple[int, ...] = ()
+    alignment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -130,23 +133,39 @@ class Translator:
         return cls(files, DecodeOptions(**options), device=device, precision=precision)
 
     def translate(
-        self, lines: Sequence[str], on_batch: Callable[[int], None] | None = None
+        self,
+        lines: Sequence[str],
+        on_batch: Callable[[int], None] | None = None,
+        alignment_layer: int | None = None,
     ) -> list[LineResult]:
         """Translate ``lines`` (raw text); blank lines get no hypotheses and skip the model.
 
-        ``on_batch`` is called with the number of lines each finished batch held.
+        ``on_batch`` is called with the number of lines each finished batch held.  With
+        ``alignment_layer`` (see :func:`ea_mt.alignment.check_layer`) every hypothesis gets
+        word alignments from that decoder layer's cross attention.
         """
+        if alignment_layer is not None:
+            from ea_mt.alignment import check_layer
+
+            check_layer(self.model, alignment_layer)
         results = [LineResult([]) for _ in lines]
         todo = [i for i, line in enumerate(lines) if line.strip()]
-        pieces = self.sp.encode([lines[i] for i in todo], out_type=str)
-        encoded = {i: self._source_ids(p) for i, p in zip(todo, pieces, strict=True)}
+        pieces = dict(zip(todo, self.sp.encode([lines[i] for i in todo], out_type=str),
+                          strict=True))
+        encoded = {i: self._source_ids(p) for i, p in pieces.items()}
         blank = len(lines) - len(todo)
         if blank and on_batch:
             on_batch(blank)
         for batch in self._batches(encoded):
-            for i, result in zip(
-                batch, self._generate([encoded[i][0] for i in batch]), strict=True
-            ):
+            sources = [encoded[i][0] for i in batch]
+            generated = self._generate(sources)
+            if alignment_layer is not None:
+                from ea_mt.alignment import align
+
+                nbests = align(self, sources, [pieces[i][: self.max_source_pieces] for i in batch],
+                               [hyps for hyps, _ in generated], alignment_layer)
+                generated = [(hyps, hit) for hyps, (_, hit) in zip(nbests, generated, strict=True)]
+            for i, result in zip(batch, generated, strict=True):
                 results[i] = LineResult(result[0], truncated=encoded[i][1], hit_max_len=result[1])
             if on_batch:
                 on_batch(len(batch))
@@ -210,10 +229,11 @@ class Translator:
 
     def _hypothesis(self, hypo: dict[str, Any]) -> Hypothesis:
         eos = self.tgt_dict.eos()
-        pieces = [self.tgt_dict[i] for i in hypo["tokens"].tolist() if i != eos]
+        tokens = tuple(hypo["tokens"].tolist())
+        pieces = [self.tgt_dict[i] for i in tokens if i != eos]
         text = self.sp.decode_pieces(pieces)
         text = text.translate(_LINE_BREAKS)  # one line per input line, by any convention
-        return Hypothesis(text=text, score=float(hypo["score"]))
+        return Hypothesis(text=text, score=float(hypo["score"]), tokens=tokens)
 
     def _build_generator(self):
         from fairseq.dataclass.configs import GenerationConfig
@@ -259,6 +279,7 @@ def translate_stream(
     *,
     buffer_size: int = 2000,
     nbest_tsv: bool = False,
+    alignment_layer: int | None = None,
     warn: Callable[[str], None] | None = None,
     on_lines: Callable[[int], None] | None = None,
 ) -> TranslationStats:
@@ -266,7 +287,9 @@ def translate_stream(
 
     With ``nbest_tsv`` each input line gives its n-best rows
     ``line_no<TAB>rank<TAB>score<TAB>hypothesis`` instead (a blank line: one row with
-    rank 1, an empty score and an empty hypothesis).  ``warn`` receives warnings about
+    rank 1, an empty score and an empty hypothesis).  With ``alignment_layer`` each
+    translation is followed by `` ||| `` and its word alignment ("0-0 1-2 ...", see
+    :mod:`ea_mt.alignment`), or in TSV by a fifth column.  ``warn`` receives warnings about
     truncated sources, hypotheses cut at the maximum length and empty translations.
     """
     if buffer_size < 1:
@@ -277,8 +300,8 @@ def translate_stream(
     source = iter(lines)
     while buffer := list(islice(source, buffer_size)):
         first = stats.lines + 1
-        results = translator.translate(buffer, on_batch=on_lines)
-        sink.write(_format(results, first, nbest_tsv).encode("utf-8"))
+        results = translator.translate(buffer, on_batch=on_lines, alignment_layer=alignment_layer)
+        sink.write(_format(results, first, nbest_tsv, alignment_layer is not None).encode("utf-8"))
         sink.flush()
         stats.lines += len(buffer)
         _collect(stats, results, buffer, first, translator, warn)
@@ -296,6 +319,7 @@ def translate_file(
     buffer_size: int = 2000,
     errors: str = "strict",
     nbest_tsv: bool = False,
+    alignment_layer: int | None = None,
     warn: Callable[[str], None] | None = None,
     on_lines: Callable[[int], None] | None = None,
     **options: Any,
@@ -315,20 +339,28 @@ def translate_file(
             sink,
             buffer_size=buffer_size,
             nbest_tsv=nbest_tsv,
+            alignment_layer=alignment_layer,
             warn=warn,
             on_lines=on_lines,
         )
 
 
-def _format(results: list[LineResult], first: int, nbest_tsv: bool) -> str:
+def _format(results: list[LineResult], first: int, nbest_tsv: bool, aligned: bool) -> str:
     if not nbest_tsv:
-        return "".join(f"{r.text}\n" for r in results)
+        return "".join(
+            f"{r.text} ||| {r.hypotheses[0].alignment}\n" if aligned and r.hypotheses
+            else f"{r.text}\n"
+            for r in results
+        )
+    extra = "\t" if aligned else ""
     rows = []
     for number, result in enumerate(results, start=first):
         if not result.hypotheses:
-            rows.append(f"{number}\t1\t\t\n")
+            rows.append(f"{number}\t1\t\t{extra}\n")
         for rank, hyp in enumerate(result.hypotheses, start=1):
-            rows.append(f"{number}\t{rank}\t{hyp.score:.4f}\t{hyp.text.replace(chr(9), ' ')}\n")
+            alignment = f"\t{hyp.alignment}" if aligned else ""
+            text = hyp.text.replace(chr(9), " ")
+            rows.append(f"{number}\t{rank}\t{hyp.score:.4f}\t{text}{alignment}\n")
     return "".join(rows)
 
 
