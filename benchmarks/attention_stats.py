@@ -1,0 +1,174 @@
+"""Attention statistics of an EA model and a vanilla Transformer, layer by layer (issue #5).
+
+Runs the first ``--lines`` sentence pairs of ``--src``/``--ref`` teacher-forced on the
+reference through both models and averages over sentences, per chain (encoder self,
+decoder self, cross) and layer, the figures of ``ea_mt.inspection.layer_statistics``
+(each a mean over heads): the softmax rows' entropy, the Jensen–Shannon divergence from
+the previous layer's softmax map and, for EA, the convolution branch's share of A.
+
+    python -m benchmarks.attention_stats --ea MODEL --vanilla MODEL --src FILE --ref FILE \\
+        [--lines 200] [--out DIR]
+
+MODEL is a model directory (its checkpoint_best.pt, else checkpoint_last.pt) or a
+checkpoint file. Writes results.json and results.md to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import shlex
+import statistics
+import sys
+from collections import defaultdict
+from collections.abc import Iterator
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ea_mt.inspection import CHAINS, layer_statistics, teacher_forced_maps
+from ea_mt.translation import Translator
+
+STATS = {"entropy": "entropy", "jsd": "jsd_from_previous", "conv_share": "conv_share"}
+MODELS = ("ea", "vanilla")
+Sums = dict[tuple[str, int, str], list[float]]  # (chain, layer, stat) -> per-sentence means
+
+
+def pairs(src: Path, ref: Path, lines: int) -> Iterator[tuple[str, str]]:
+    """The first ``lines`` sentence pairs with text on both sides."""
+    with src.open(encoding="utf-8") as s, ref.open(encoding="utf-8") as r:
+        for source, target in islice(zip(s, r, strict=True), lines):
+            if source.strip() and target.strip():
+                yield source.strip(), target.strip()
+
+
+def sentence_stats(translator: Translator, source: str, target: str) -> Sums | None:
+    """Per chain, layer and statistic the head-mean of one pair; None if it is too long."""
+    sp, eos = translator.sp, translator.tgt_dict.eos()
+    src_ids = [translator.src_dict.index(p) for p in sp.encode(source, out_type=str)] + [eos]
+    tgt_ids = [translator.tgt_dict.index(p) for p in sp.encode(target, out_type=str)] + [eos]
+    if len(src_ids) > translator.max_source_pieces + 1:
+        return None
+    if len(tgt_ids) > translator.model.max_decoder_positions():
+        return None
+    maps = teacher_forced_maps(translator.model, src_ids, tgt_ids, eos)
+    sums: Sums = {}
+    for chain in CHAINS:
+        for row in layer_statistics(chain, maps[chain]):
+            for stat, key in STATS.items():
+                if row[key] is not None:
+                    sums[(chain, row["layer"], stat)] = [row[key]["mean"]]
+    return sums
+
+
+def measure(models: dict[str, Translator], src: Path, ref: Path, lines: int) -> dict[str, Any]:
+    """Means and standard deviations over the sentence pairs both models take."""
+    totals: dict[str, Sums] = {name: defaultdict(list) for name in models}
+    used = skipped = 0
+    for source, target in pairs(src, ref, lines):
+        per_model = {name: sentence_stats(t, source, target) for name, t in models.items()}
+        if any(stats is None for stats in per_model.values()):
+            skipped += 1
+            continue
+        used += 1
+        for name, stats in per_model.items():
+            for key, values in stats.items():  # type: ignore[union-attr]
+                totals[name][key] += values
+    chains: dict[str, list[dict[str, Any]]] = {}
+    for chain in CHAINS:
+        layers = sorted({layer for sums in totals.values() for c, layer, _ in sums if c == chain})
+        chains[chain] = [
+            {"layer": layer, **{
+                f"{name}_{stat}": _summary(totals[name].get((chain, layer, stat)))
+                for name in models for stat in STATS
+            }}
+            for layer in layers
+        ]
+    return {"sentences": used, "skipped_too_long": skipped, "chains": chains}
+
+
+def _summary(values: list[float] | None) -> dict[str, float] | None:
+    if not values:
+        return None
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return {"mean": statistics.fmean(values), "std": spread}
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The results as a Markdown table, with the command, date and models."""
+    def cell(value: dict[str, float] | None) -> str:
+        return "—" if value is None else f"{value['mean']:.3f}"
+
+    lines = [
+        "# Attention statistics: EA vs vanilla, per chain and layer",
+        "",
+        f"- command: `{results['command']}`",
+        f"- date: {results['date']}",
+        *(f"- {name}: `{m['checkpoint']}` ({m['arch']})" for name, m in results["models"].items()),
+        f"- data: first {results['lines']} pairs of `{results['src']}` / `{results['ref']}`, "
+        f"teacher-forced on the reference; {results['sentences']} sentences "
+        f"({results['skipped_too_long']} skipped as too long)",
+        "",
+        "Means over sentences of the mean over heads. Entropy of the softmax rows and JSD "
+        "from the previous layer's softmax map in nats; conv share = "
+        "‖β·ReLU(Conv(M))‖_F / ‖A‖_F (EA layers after the first).",
+        "",
+        "| chain | layer | entropy EA | entropy vanilla | JSD prev EA | JSD prev vanilla "
+        "| conv share EA |",
+        "|---|--:|--:|--:|--:|--:|--:|",
+    ]
+    for chain, rows in results["chains"].items():
+        for row in rows:
+            stats = ("ea_entropy", "vanilla_entropy", "ea_jsd", "vanilla_jsd", "ea_conv_share")
+            lines.append(f"| {chain} | {row['layer']} | "
+                         + " | ".join(cell(row[s]) for s in stats) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--ea", type=Path, required=True, help="EA model directory or checkpoint")
+    p.add_argument("--vanilla", type=Path, required=True, help="vanilla model dir or checkpoint")
+    p.add_argument("--src", type=Path, required=True, help="source sentences, one per line")
+    p.add_argument("--ref", type=Path, required=True, help="reference translations")
+    p.add_argument("--lines", type=int, default=200, help="sentence pairs to use (first N)")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results/attention-stats"))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.getLogger().setLevel(logging.WARNING)
+    torch.set_num_threads(1)
+    models = {
+        name: Translator.load(checkpoint=path, device="cpu")
+        for name, path in zip(MODELS, (args.ea, args.vanilla), strict=True)
+    }
+    results = {
+        "command": "python -m benchmarks.attention_stats " + shlex.join(sys.argv[1:]),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "models": {
+            name: {"path": str(path), "checkpoint": str(models[name].files.checkpoint),
+                   "arch": models[name].files.arch}
+            for name, path in zip(MODELS, (args.ea, args.vanilla), strict=True)
+        },
+        "src": str(args.src),
+        "ref": str(args.ref),
+        "lines": args.lines,
+        "units": {"entropy": "nats", "jsd": "nats", "conv_share": "‖β·ReLU(Conv(M))‖_F / ‖A‖_F"},
+        **measure(models, args.src, args.ref, args.lines),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    report = markdown(results)
+    (args.out / "results.md").write_text(report, encoding="utf-8")
+    print(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
