@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from ea_mt.errors import UserError
 from ea_mt.inspection import CHAINS, layer_statistics, teacher_forced_maps
 from ea_mt.translation import Translator
 
@@ -171,4 +172,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except UserError as error:
+        sys.exit(f"attention_stats: error: {error}")
