@@ -14,6 +14,13 @@ own process only (checkpoints still name fairseq's own classes):
 * **early stopping in checkpoints**: ``--patience`` counts validations without a
   better score in a function attribute fairseq never saves; it is stored in the
   checkpoint's task state and restored on resume.
+* **nothing past the end**: a rerun of a run that already reached ``--max-update`` (or
+  ran out of ``--patience``) stops before training, where fairseq would do one more
+  update first.
+* **the same batches after a resume**: fairseq builds an iterator's batches once, from
+  the data order seeded with ``seed + epoch`` of the epoch it starts at, and reuses
+  them for every later epoch; a run resumed in epoch 2 thus trained on other batches
+  than the uninterrupted run.  Batches are now always those of epoch 1.
 * **one run per directory**: the master rank takes :mod:`ea_mt.runlock`'s lock on
   ``--save-dir`` (unless an ``ea-mt train`` parent already holds it for this process).
 * **rank agreement**: in a distributed run every rank logs a checksum of its
@@ -56,6 +63,8 @@ def install() -> None:
     _atomic_checkpoint_copies()
     _stop_on_signals()
     _early_stopping_in_checkpoints()
+    _no_update_past_the_end()
+    _batches_independent_of_the_starting_epoch()
     _lock_save_dir()
     _log_parameter_checksums()
 
@@ -193,6 +202,43 @@ def _early_stopping_in_checkpoints() -> None:
 
     TranslationTask.get_checkpoint_dict = get_checkpoint_dict
     TranslationTask.set_checkpoint_dict = set_checkpoint_dict
+
+
+def _no_update_past_the_end() -> None:
+    from fairseq_cli import train
+
+    epoch = train.train
+
+    def train_unless_done(cfg, trainer, task, epoch_itr):
+        max_update = cfg.optimization.max_update
+        patience = cfg.checkpoint.patience
+        if max_update and trainer.get_num_updates() >= max_update:
+            reason = f"num_updates: {trainer.get_num_updates()} >= max_update: {max_update}"
+        elif patience > 0 and getattr(train.should_stop_early, "num_runs", 0) >= patience:
+            reason = f"patience: {patience} validations without a better score"
+        else:
+            return epoch(cfg, trainer, task, epoch_itr)
+        logger.info("Stopping training due to %s (reached by an earlier run)", reason)
+        return [None], True
+
+    train.train = train_unless_done
+
+
+def _batches_independent_of_the_starting_epoch() -> None:
+    from fairseq.tasks import FairseqTask
+
+    get_batch_iterator = FairseqTask.get_batch_iterator
+
+    def epoch_one_batches(self: FairseqTask, dataset: Any, *args: Any, epoch: int = 1,
+                          **kwargs: Any) -> Any:
+        cached = self.dataset_to_epoch_iter.get(dataset)  # reused as is: its epoch runs on
+        iterator = get_batch_iterator(self, dataset, *args, epoch=1, **kwargs)
+        if iterator is not cached:
+            dataset.set_epoch(epoch)
+            iterator.epoch = max(epoch, 1)
+        return iterator
+
+    FairseqTask.get_batch_iterator = epoch_one_batches
 
 
 def _lock_save_dir() -> None:

@@ -186,6 +186,7 @@ def _run_fairseq(
                 assert process.stdout is not None
                 for text in process.stdout:
                     log.write(text)
+                    log.flush()  # for readers of the log: tail -f, tests
                     line = parse(text)
                     status.update(line)
                     if on_line is not None:
