@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from pathlib import Path
 from typing import Annotated
@@ -122,6 +123,11 @@ def train_command(
         int,
         typer.Option("--nproc", help="DDP processes on this machine (one per GPU; CPU: gloo)."),
     ] = 1,
+    print_command: Annotated[
+        bool,
+        typer.Option("--print-command",
+                     help="Print the fairseq command on stdout and exit (e.g. for torchrun)."),
+    ] = False,
     quiet: QuietOption = False,
 ) -> None:
     """Build the run from the options, train, and report on stderr."""
@@ -134,6 +140,9 @@ def train_command(
         extra_args=tuple(ctx.args),
     )
     plan = plan_training(workdir, options, save_dir)
+    if print_command:
+        print(shlex.join(plan.command))
+        return
     console = stderr_console()
     if not quiet:
         action = "Resuming" if plan.resume else "Training"

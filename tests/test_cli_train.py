@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -212,3 +213,16 @@ def test_validation_bleu_is_zero_not_missing_when_hypotheses_have_no_words(
         task.reduce_metrics([batch(0, 3)], NoCriterion())
         assert agg.get_smoothed_values()["bleu"] == pytest.approx(100 * 2.718281828 ** (1 - 7 / 4),
                                                                    abs=0.01)
+
+
+def test_print_command_shows_the_ddp_launch_and_trains_nothing(workdir: Path) -> None:
+    save_dir = workdir / "printed"
+    result = invoke("train", "-w", workdir, "--save-dir", save_dir, *TINY, "--nproc", "2",
+                    "--print-command")
+    assert result.exit_code == 0, result.output
+    command = shlex.split(result.stdout)
+    assert command[1:6] == ["-m", "torch.distributed.run", "--standalone",
+                            "--nproc-per-node", "2"]
+    assert command[6:9] == ["-m", "ea_mt.distributed_train", str(workdir / "data-bin")]
+    assert command[command.index("--arch"):][:2] == ["--arch", "ea_transformer_tiny"]
+    assert not save_dir.exists()
