@@ -11,7 +11,13 @@ import typer
 from ea_mt.cli.app import app
 from ea_mt.cli.options import WorkdirOption
 from ea_mt.cli.progress import QuietOption, stderr_console
-from ea_mt.cli.score import JsonOption, MetricsOption, RefOption, print_scores
+from ea_mt.cli.score import (
+    JsonOption,
+    MetricsOption,
+    MoreMetricsArgument,
+    RefOption,
+    print_scores,
+)
 from ea_mt.cli.translate import (
     BatchSizeOption,
     BeamOption,
@@ -58,12 +64,7 @@ def evaluate_command(
     workdir: WorkdirOption = DEFAULT_WORKDIR,
     checkpoint: CheckpointOption = None,
     metrics: MetricsOption = None,
-    more_metrics: Annotated[
-        list[str] | None,
-        typer.Argument(
-            metavar="METRIC", show_default=False, help="More metrics (so '-m bleu chrf' works)."
-        ),
-    ] = None,
+    more_metrics: MoreMetricsArgument = None,
     beam: BeamOption = 5,
     lenpen: LenpenOption = 1.0,
     max_len_a: MaxLenAOption = 0.0,

@@ -43,6 +43,12 @@ RefOption = Annotated[
 ]
 SIGNIFICANT = 0.05
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+MoreMetricsArgument = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="METRIC", show_default=False, help="More metrics (so '-m bleu chrf' works)."
+    ),
+]
 
 
 @app.command("score", help=HELP, epilog=EXAMPLES)
@@ -52,12 +58,7 @@ def score_command(
         Path | None, typer.Option("--hyp", help="Hypothesis file (default: stdin).")
     ] = None,
     metrics: MetricsOption = None,
-    more_metrics: Annotated[
-        list[str] | None,
-        typer.Argument(
-            metavar="METRIC", show_default=False, help="More metrics (so '-m bleu chrf' works)."
-        ),
-    ] = None,
+    more_metrics: MoreMetricsArgument = None,
     baseline: Annotated[
         Path | None,
         typer.Option("--baseline", help="Another system's output: add a paired bootstrap test."),
