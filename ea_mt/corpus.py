@@ -28,7 +28,7 @@ class TextFile:
 def scan_text(path: Path) -> TextFile:
     """Check that ``path`` is readable UTF-8; count its lines and hash its bytes."""
     if not path.is_file():
-        raise UserError(f"{path}: no such file")
+        raise UserError(f"{path}: no such file{_other_languages(path)}")
     digest = hashlib.sha256()
     lines = 0
     with open_input(path) as f:
@@ -37,6 +37,12 @@ def scan_text(path: Path) -> TextFile:
             digest.update(raw)
             decode_line(raw, str(path), lines)
     return TextFile(path=path, lines=lines, sha256=digest.hexdigest())
+
+
+def _other_languages(path: Path) -> str:
+    """A hint naming the files of the same prefix that do exist (a wrong --src/--tgt)."""
+    others = sorted(p.name for p in path.parent.glob(f"{path.stem}.*") if p.is_file())
+    return f" (found {', '.join(others)}: check --src/--tgt)" if others else ""
 
 
 def read_lines(path: Path) -> Iterator[str]:

@@ -169,6 +169,7 @@ def test_empty_corpus_message(raw: Path, tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["--tgt", "en"], "--src and --tgt are both 'en'"),
+        (["--src", "fr"], "train.fr: no such file (found train.de, train.en: check --src/--tgt)"),
         (["--vocab-size", "100000"], "--vocab-size 100000 is too large for this training data"),
         (["--vocab-size", "20"], "--vocab-size 20 is too small"),
         (["--spm-type", "word"], "--spm-type must be one of unigram, bpe"),

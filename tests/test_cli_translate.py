@@ -275,6 +275,15 @@ def test_model_directory_problems(trained_model: TrainedModel, tmp_path: Path) -
     args = ["translate", "--checkpoint", str(corrupt / "checkpoint_best.pt")]
     assert "cannot load checkpoint" in one_line_error(CliRunner().invoke(app, args))
 
+    other_dict = tmp_path / "other-dictionary"
+    shutil.copytree(trained_model.model_dir, other_dict)
+    entries = (other_dict / "dict.de.txt").read_text(encoding="utf-8").splitlines()
+    (other_dict / "dict.de.txt").write_text("\n".join(entries[:-10]) + "\n", encoding="utf-8")
+    args = ["translate", "--checkpoint", str(other_dict / "checkpoint_best.pt")]
+    error = one_line_error(CliRunner().invoke(app, args, input=b"Hello.\n"))
+    assert f"checkpoint {other_dict / 'checkpoint_best.pt'} does not fit its model directory" \
+        in error
+
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without CUDA")
 def test_cuda_requested_without_cuda(trained_model: TrainedModel) -> None:
