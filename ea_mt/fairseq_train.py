@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 
 import numpy as np
 import torch
@@ -81,12 +82,22 @@ def _log_as_fairseq_train() -> None:
     )
 
 
+def _quiet_known_deprecations() -> None:
+    """fairseq's training step calls ``torch.cuda.amp.autocast``, deprecated in torch 2.4:
+    a FutureWarning at the first update of every run, even on CPU, about fairseq's code."""
+    warnings.filterwarnings(
+        "ignore", message=r"`torch\.cuda\.amp\.autocast\(args\.\.\.\)` is deprecated",
+        category=FutureWarning,
+    )
+
+
 def main(extra_args: list[str] | None = None) -> None:
     """Run fairseq-train's command line (plus ``extra_args``) with the patches applied.
 
     Exits with 128 + the signal number when a stop signal ended training early.
     """
     _log_as_fairseq_train()
+    _quiet_known_deprecations()
     _bleu_zero_when_empty()
     train_safety.install()
     from fairseq_cli.train import cli_main
