@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from test_cli_train import runs as log_runs
 from typer.testing import CliRunner
 
 import ea_mt.cli.main  # noqa: F401  (attaches every command to the app)
@@ -26,7 +27,6 @@ from ea_mt import runlock
 from ea_mt.checkpoint_safety import load_checkpoint
 from ea_mt.cli.app import app
 from ea_mt.errors import UserError
-from ea_mt.fairseq_log import parse
 from ea_mt.prepare import PrepareRequest, prepare
 from ea_mt.spm import SpmSettings
 from ea_mt.train_safety import PARAMS_LOG, parameters_sha256
@@ -79,17 +79,6 @@ def checkpoint(path: Path) -> dict:
 
 def updates(path: Path) -> int:
     return checkpoint(path)["optimizer_history"][-1]["num_updates"]
-
-
-def log_runs(log: Path) -> list[list]:
-    """The parsed lines of each run appended to train.log."""
-    runs: list[list] = []
-    for text in log.read_text(encoding="utf-8").splitlines():
-        if text.startswith("=== ea-mt train"):
-            runs.append([])
-        elif runs:
-            runs[-1].append(parse(text))
-    return runs
 
 
 def wait_until_free(save_dir: Path, seconds: float = 20) -> None:
