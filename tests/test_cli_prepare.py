@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -189,3 +190,12 @@ def test_help_shows_examples() -> None:
     result = invoke("prepare", "--help")
     assert result.exit_code == 0
     assert "Examples" in result.stdout and "ea-mt prepare --src en --tgt de" in result.stdout
+
+
+def test_root_help_lists_the_commands_in_pipeline_order() -> None:
+    result = invoke("--help")
+    assert result.exit_code == 0
+    commands = result.stdout.split("Commands")[1]
+    listed = re.findall(r"^│ ([a-z]+) ", commands, flags=re.MULTILINE)
+    assert listed == ["demo", "prepare", "train", "average", "translate", "score", "evaluate",
+                      "inspect"]
