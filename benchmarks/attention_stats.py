@@ -31,7 +31,12 @@ from typing import Any
 import torch
 
 from ea_mt.errors import UserError
-from ea_mt.inspection import CHAINS, layer_statistics, teacher_forced_maps
+from ea_mt.inspection import (
+    CHAINS,
+    check_shared_vocabulary,
+    inspect_sentence,
+    layer_statistics,
+)
 from ea_mt.translation import Translator
 
 STATS = {"entropy": "entropy", "jsd": "jsd_from_previous", "conv_share": "conv_share"}
@@ -47,37 +52,37 @@ def pairs(src: Path, ref: Path, lines: int) -> Iterator[tuple[str, str]]:
                 yield source.strip(), target.strip()
 
 
-def sentence_stats(translator: Translator, source: str, target: str) -> Sums | None:
-    """Per chain, layer and statistic the head-mean of one pair; None if it is too long."""
-    sp, eos = translator.sp, translator.tgt_dict.eos()
-    src_ids = [translator.src_dict.index(p) for p in sp.encode(source, out_type=str)] + [eos]
-    tgt_ids = [translator.tgt_dict.index(p) for p in sp.encode(target, out_type=str)] + [eos]
-    if len(src_ids) > translator.max_source_pieces + 1:
-        return None
-    if len(tgt_ids) > translator.model.max_decoder_positions():
-        return None
-    maps = teacher_forced_maps(translator.model, src_ids, tgt_ids, eos)
-    sums: Sums = {}
-    for chain in CHAINS:
-        for row in layer_statistics(chain, maps[chain]):
-            for stat, key in STATS.items():
-                if row[key] is not None:
-                    sums[(chain, row["layer"], stat)] = [row[key]["mean"]]
-    return sums
+def sentence_stats(models: dict[str, Translator], source: str, target: str) -> dict[str, Sums]:
+    """Per model, chain, layer and statistic the head-mean of one pair (maps of
+    :func:`ea_mt.inspection.inspect_sentence`); a UserError if the pair is too long."""
+    inspection = inspect_sentence(list(models.values()), source, target)
+    per_model: dict[str, Sums] = {}
+    for name, maps in zip(models, inspection.models, strict=True):
+        sums: Sums = {}
+        for chain in CHAINS:
+            for row in layer_statistics(chain, maps.chains[chain]):
+                for stat, key in STATS.items():
+                    if row[key] is not None:
+                        sums[(chain, row["layer"], stat)] = [row[key]["mean"]]
+        per_model[name] = sums
+    return per_model
 
 
 def measure(models: dict[str, Translator], src: Path, ref: Path, lines: int) -> dict[str, Any]:
     """Means and standard deviations over the sentence pairs both models take."""
+    ea, vanilla = models.values()
+    check_shared_vocabulary(ea, vanilla)  # an error, not a reason to skip every sentence
     totals: dict[str, Sums] = {name: defaultdict(list) for name in models}
     used = skipped = 0
     for source, target in pairs(src, ref, lines):
-        per_model = {name: sentence_stats(t, source, target) for name, t in models.items()}
-        if any(stats is None for stats in per_model.values()):
+        try:
+            per_model = sentence_stats(models, source, target)
+        except UserError:  # longer than a model's positions
             skipped += 1
             continue
         used += 1
         for name, stats in per_model.items():
-            for key, values in stats.items():  # type: ignore[union-attr]
+            for key, values in stats.items():
                 totals[name][key] += values
     chains: dict[str, list[dict[str, Any]]] = {}
     for chain in CHAINS:
