@@ -145,7 +145,7 @@ class Translator:
         word alignments from that decoder layer's cross attention.
         """
         if alignment_layer is not None:
-            from ea_mt.alignment import check_layer
+            from ea_mt.alignment import align, check_layer
 
             check_layer(self.model, alignment_layer)
         results = [LineResult([]) for _ in lines]
@@ -160,8 +160,6 @@ class Translator:
             sources = [encoded[i][0] for i in batch]
             generated = self._generate(sources)
             if alignment_layer is not None:
-                from ea_mt.alignment import align
-
                 nbests = align(self, sources, [pieces[i][: self.max_source_pieces] for i in batch],
                                [hyps for hyps, _ in generated], alignment_layer)
                 generated = [(hyps, hit) for hyps, (_, hit) in zip(nbests, generated, strict=True)]
