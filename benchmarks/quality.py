@@ -104,10 +104,12 @@ class Profile:
 # 128-dim, FFN 256, 4 heads, 3+3 layers, shared embeddings (ea-mt train's tiny preset
 # otherwise: dropout 0.1, label smoothing 0.1, Adam, clipping at 1, no weight decay),
 # lr 3e-3 inverse-sqrt with 300 warm-up updates. Measured on the 2-core EPYC with one
-# thread per model: 2000 updates (8 epochs) take ~22 min per model and reach ~38 BLEU on
-# test2016, where the training loss still falls slowly: the models are compared at an
-# equal, fixed budget, not at full convergence. The 256-dim/1024-FFN shape took 2.4 s
-# per update (~80 min per model), too long for two seeds, three ablations and a sweep.
+# thread per model: 2000 updates (8 epochs) take ~30 min per model with two side by side
+# (~22 min alone) and reach ~37 BLEU on test2016 (EA), with validation BLEU still rising
+# ~2 points per 500 updates: the models are compared at an equal, fixed budget, not at
+# convergence (BENCHMARKS.md; --max-update continues the runs). The 256-dim/1024-FFN
+# shape took 2.4 s per update (~80 min per model), too long for two seeds, three
+# ablations and a sweep.
 # Validation BLEU (beam 4) every 500 updates picks checkpoint_best.pt.
 MULTI30K = Profile(
     name="multi30k",
