@@ -35,7 +35,7 @@ from ea_mt.training import TrainOptions, plan_training, write_model_dir
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "tatoeba-en-de"
 EA_MT = str(Path(sys.executable).parent / "ea-mt")
-MAX_UPDATE = 60
+MAX_UPDATE = 100  # long enough that no round ends before its signal on an idle CPU
 # A checkpoint every 10 updates; small batches; no BLEU (validation stays cheap).
 TRAIN = ["--arch", "ea_transformer_tiny", "--max-tokens", "1024", "--warmup", "40",
          "--lr", "0.003", "--log-interval", "10", "--threads", "1", "--no-eval-bleu",
@@ -94,16 +94,19 @@ def wait_until_free(save_dir: Path, seconds: float = 20) -> None:
             time.sleep(0.2)
 
 
-def wait_for_training(log: Path, runs_before: int, seconds: float = 60) -> None:
-    """Wait until the run just started has logged training statistics."""
+def wait_for_training(log: Path, runs_before: int, update: int = 0, seconds: float = 60) -> None:
+    """Wait until the run just started has logged training statistics (of ``update`` or later)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if log.is_file():
             runs = log_runs(log)
-            if len(runs) > runs_before and any(x.source == "train_inner" for x in runs[-1]):
+            if len(runs) > runs_before and any(
+                x.source == "train_inner" and int(x.stats["num_updates"]) >= update
+                for x in runs[-1]
+            ):
                 return
         time.sleep(0.2)
-    raise AssertionError("training did not start")
+    raise AssertionError(f"training did not reach update {update}")
 
 
 @pytest.mark.slow
@@ -120,15 +123,16 @@ def test_killed_at_random_moments_resumes_to_the_uninterrupted_result(
         runs_before = len(log_runs(log)) if log.is_file() else 0
         proc = subprocess.Popen([EA_MT, *train_args(workdir, save_dir)], env=ENV,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        if sig == signal.SIGKILL:
-            time.sleep(rng.uniform(4, 10))  # anywhere: loading, training, saving
+        if sig == signal.SIGKILL:  # anywhere in training or saving, before the end
+            wait_for_training(log, runs_before, update=rng.choice((10, 20)))
+            time.sleep(rng.uniform(0, 0.5))
         else:
             wait_for_training(log, runs_before)
             if round_ == 1:  # meanwhile, a second run into the same directory is refused
                 second = CliRunner().invoke(app, train_args(workdir, save_dir))
                 assert second.exit_code == 2
                 assert "in use by another training run (pid" in second.stderr
-            time.sleep(rng.uniform(0, 1.5))
+            time.sleep(rng.uniform(0, 0.3))  # ~20 updates/s on an idle core
         proc.send_signal(sig)
         _, stderr = proc.communicate(timeout=120)
         wait_until_free(save_dir)  # the fairseq child died with its parent
