@@ -8,13 +8,21 @@ public CLI as a subprocess (``ea-mt prepare``, ``ea-mt train``, ``ea-mt evaluate
 
     python -m benchmarks.quality --src en --tgt de --train PREFIX --valid PREFIX \\
         --test PREFIX [--seeds 1,2] [--variants ea,vanilla,...] \\
-        [--sweep alpha=0.3,0.5,0.7 beta=0.3,0.5,0.7] [--max-update N] [--jobs 2] [--quick]
+        [--sweep alpha=0.3,0.5,0.7 beta=0.3,0.5,0.7] [--max-update N] [--patience N] \\
+        [--jobs 2] [--quick]
 
 Variants: ``ea`` and ``vanilla`` (every seed); the ablations ``ea-encoder-only``
 (``--ea-chains encoder``), ``ea-decoder-only`` (``--ea-chains decoder``) and
 ``alpha-only`` (``--ea-beta 0``: residual mix of the maps, no convolution) at the first
 seed only. ``--sweep`` trains EA at every α × β of the grid (first seed) and scores it on
 the validation set only, never on the test set; the best point is the suggested default.
+``--sweep`` may be repeated: the points are the union of the grids, so
+``--sweep alpha=0.3,0.7 --sweep beta=0.3,0.7`` moves one weight at a time from the defaults.
+
+Convergence. ``--patience N`` stops each run after N validations (every 500 updates)
+without a better validation BLEU, with ``--max-update`` as the cap; the report says for
+each run whether it stopped on patience or at the cap, its validation BLEU curve and how
+much it gained over its last 1000 updates, and plots the curves (``valid_curves.png``).
 
 Layout. ``--workdir`` (default ``runs/quality/NAME.SRC-TGT``, git-ignored) holds the one
 ``ea-mt prepare`` of the data set and a model directory per run,
@@ -54,7 +62,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any, NoReturn
@@ -79,6 +87,7 @@ SWEEP_KEYS = ("alpha", "beta")
 EVAL_ARGS = ("--beam", "5", "--max-len-a", "1.2", "--max-len-b", "10")
 METRICS = ("bleu", "chrf")
 SIGNIFICANT = 0.05
+CONVERGENCE_WINDOW = 1000  # updates: the report's "gain over the last N updates"
 # Validate and save on the update schedule only (--save-interval-updates), not per epoch.
 UPDATE_SCHEDULE = ("--validate-interval", "1000000", "--save-interval", "1000000")
 
@@ -93,9 +102,10 @@ class Profile:
     train_args: tuple[str, ...]  # ea-mt train options shared by every run
     max_update: int
     vocab_size: int
+    patience: int | None = None  # stop after N validations without a better valid BLEU
     seeds: tuple[int, ...] = (1, 2)
     variants: tuple[str, ...] = MAIN_VARIANTS
-    sweep: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    sweep: tuple[dict[str, tuple[float, ...]], ...] = ()  # grids; their points are joined
     subset: tuple[int, int, int] | None = None  # first lines of train, valid, test
 
 
@@ -139,7 +149,7 @@ QUICK = Profile(
     max_update=100,
     vocab_size=1000,
     variants=tuple(VARIANTS),
-    sweep={"alpha": (0.3, 0.7)},
+    sweep=({"alpha": (0.3, 0.7)},),
     subset=(2000, 200, 200),
 )
 
@@ -211,10 +221,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--seeds", help="comma-separated seeds (default: 1,2)")
     parser.add_argument("--variants", help=f"comma-separated, of {', '.join(VARIANTS)} "
                         "(default: ea,vanilla; --quick: all)")
-    parser.add_argument("--sweep", nargs="+", metavar="KEY=V1,V2",
+    parser.add_argument("--sweep", nargs="+", action="append", metavar="KEY=V1,V2",
                         help="EA grid on the validation set, e.g. alpha=0.3,0.5,0.7 "
-                        "beta=0.3,0.5,0.7")
+                        "beta=0.3,0.5,0.7; repeat it to join several grids")
     parser.add_argument("--max-update", type=int, help="training updates per model")
+    parser.add_argument("--patience", type=int, metavar="N",
+                        help="train to convergence: stop a run after N validations without "
+                        "a better validation BLEU (--max-update stays the cap)")
     parser.add_argument("--arch-pair", metavar="EA:VANILLA",
                         help="architectures to compare (default: the profile's)")
     parser.add_argument("--model-args", metavar="'ARGS'",
@@ -272,12 +285,16 @@ def profile_from(args: argparse.Namespace) -> Profile:
         if args.max_update < 1:
             fail("--max-update must be positive")
         changes["max_update"] = args.max_update
+    if args.patience is not None:
+        if args.patience < 1:
+            fail("--patience must be positive")
+        changes["patience"] = args.patience
     if args.seeds:
         changes["seeds"] = parse_seeds(args.seeds)
     if args.variants:
         changes["variants"] = parse_variants(args.variants)
     if args.sweep:
-        changes["sweep"] = parse_sweep(args.sweep)
+        changes["sweep"] = tuple(parse_sweep(grid) for grid in args.sweep)
     return replace(profile, **changes)
 
 
@@ -342,12 +359,13 @@ def variant_run(variant: str, seed: int, profile: Profile) -> Run:
 
 
 def sweep_grid(profile: Profile) -> list[tuple[float, float]]:
-    """(α, β) points of the sweep; a key not swept stays at its default."""
-    if not profile.sweep:
-        return []
-    alphas = profile.sweep.get("alpha", (DEFAULT_ALPHA,))
-    betas = profile.sweep.get("beta", (DEFAULT_BETA,))
-    return list(itertools.product(alphas, betas))
+    """(α, β) points of the sweep's grids, each once; a key not swept stays at its default."""
+    points: dict[tuple[float, float], None] = {}
+    for grid in profile.sweep:
+        alphas = grid.get("alpha", (DEFAULT_ALPHA,))
+        betas = grid.get("beta", (DEFAULT_BETA,))
+        points.update(dict.fromkeys(itertools.product(alphas, betas)))
+    return list(points)
 
 
 def sweep_run(alpha: float, beta: float, seed: int, profile: Profile) -> Run:
@@ -434,8 +452,9 @@ def execute(run: Run, settings: Settings, files: dict[str, tuple[Path, Path]],
 def train_args(run: Run, settings: Settings) -> list[str]:
     """``ea-mt train`` options that decide the model (no --max-update, threads or paths)."""
     profile = settings.profile
-    return ["--arch", run.arch, "--seed", str(run.seed), *profile.train_args, *run.ea_args,
-            "--", *profile.model_args, *UPDATE_SCHEDULE]
+    patience = ("--patience", str(profile.patience)) if profile.patience else ()
+    return ["--arch", run.arch, "--seed", str(run.seed), *profile.train_args, *patience,
+            *run.ea_args, "--", *profile.model_args, *UPDATE_SCHEDULE]
 
 
 def train(run: Run, settings: Settings, record: dict[str, Any],
@@ -471,6 +490,38 @@ def train(run: Run, settings: Settings, record: dict[str, Any],
         "epochs": status.epochs_done,
         "best_valid_bleu": status.best,
         "scores": {},
+    }
+
+
+def validation_curve(log_path: Path) -> list[tuple[int, float]]:
+    """(updates, validation BLEU) at every validation in fairseq's log, in order."""
+    curve: dict[int, float] = {}
+    with log_path.open(encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            stats = parse(line).stats if "| valid |" in line else {}
+            if "valid_bleu" in stats and "valid_num_updates" in stats:
+                curve[int(stats["valid_num_updates"])] = stats["valid_bleu"]
+    return sorted(curve.items())
+
+
+def convergence(log_path: Path, max_update: int,
+                window: int = CONVERGENCE_WINDOW) -> dict[str, Any]:
+    """How a run ended: its validation curve, where its best was, and whether it stopped
+    on patience (before the cap) or at ``--max-update``; ``gain`` is the best validation
+    BLEU minus the best up to ``window`` updates before the end (None if it ran less)."""
+    curve = validation_curve(log_path)
+    if not curve:
+        return {"curve": [], "stopped": None, "best_at": None, "gain": None,
+                "window": window}
+    last = curve[-1][0]
+    best_at, best = max(curve, key=lambda point: (point[1], -point[0]))
+    earlier = [bleu for updates, bleu in curve if updates <= last - window]
+    return {
+        "curve": curve,
+        "stopped": "patience" if last < max_update else "max-update",
+        "best_at": best_at,
+        "gain": best - max(earlier) if earlier else None,
+        "window": window,
     }
 
 
@@ -570,7 +621,10 @@ def build_report(settings: Settings, runs: list[Run], records: dict[str, dict[st
         "profile": {**asdict(settings.profile), "eval_args": EVAL_ARGS,
                     "threads": settings.threads, "jobs": settings.jobs},
         "workdir": str(settings.workdir),
-        "runs": [{**records[run.name], "run": asdict(run)} for run in runs],
+        "runs": [{**records[run.name], "run": asdict(run),
+                  "convergence": convergence(settings.models / run.name / "train.log",
+                                             records[run.name]["max_update"])}
+                 for run in runs],
         "pairs": pairs,
         "means": seed_means(runs, records, pairs),
         "sweep": sweep_summary(settings.profile, runs, records),
@@ -659,14 +713,16 @@ def sweep_point(run: Run, record: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_report(report: dict[str, Any], out: Path) -> None:
-    """report.json, report.md and bleu_per_seed.png in ``out``."""
+    """report.json, report.md, bleu_per_seed.png and valid_curves.png in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     plotted = plot_bleu_per_seed(report["runs"], out / "bleu_per_seed.png")
-    (out / "report.md").write_text(markdown(report, plotted), encoding="utf-8")
+    curves_plotted = plot_valid_curves(report["runs"], out / "valid_curves.png")
+    (out / "report.md").write_text(markdown(report, plotted, curves_plotted),
+                                   encoding="utf-8")
 
 
-def markdown(report: dict[str, Any], plotted: bool) -> str:
+def markdown(report: dict[str, Any], plotted: bool, curves_plotted: bool) -> str:
     """The Markdown report."""
     parts = [header(report), runs_table(report["runs"])]
     if report["pairs"]:
@@ -677,7 +733,58 @@ def markdown(report: dict[str, Any], plotted: bool) -> str:
         parts.append(sweep_table(report["sweep"]))
     if plotted:
         parts.append("![Test BLEU per seed, EA vs vanilla](bleu_per_seed.png)\n")
+    parts.append(convergence_table(report["runs"]))
+    if curves_plotted:
+        parts.append("![Validation BLEU during training](valid_curves.png)\n")
     return "\n".join(parts)
+
+
+def convergence_table(runs: list[dict[str, Any]]) -> str:
+    """How each run ended, and the validation curves of the EA and vanilla runs."""
+    window = CONVERGENCE_WINDOW
+    rows = [[r["run"]["name"], r["updates"], r["convergence"]["stopped"] or "–",
+             r["convergence"]["best_at"] or "–",
+             "–" if r["convergence"]["gain"] is None else f"{r['convergence']['gain']:+.2f}"]
+            for r in runs]
+    text = ("## Convergence\n\nValidation BLEU during training (beam 4, every validation); "
+            "*stopped*: on `--patience` or at `--max-update`.\n\n"
+            + table(["run", "updates", "stopped", "best at update",
+                     f"best gain over the last {window} updates"], rows))
+    main = [r for r in runs if r["run"]["variant"] in MAIN_VARIANTS]
+    points = sorted({u for r in main for u, _ in r["convergence"]["curve"]})
+    bleu = {r["run"]["name"]: dict(r["convergence"]["curve"]) for r in main}
+    curve_rows = [[u, *(fmt(bleu[name].get(u)) for name in bleu)] for u in points]
+    if curve_rows:
+        text += "\n" + table(["update", *bleu], curve_rows)
+    return text
+
+
+def plot_valid_curves(runs: list[dict[str, Any]], path: Path) -> bool:
+    """Validation BLEU against updates of the EA and vanilla runs; False if none."""
+    main = [r for r in runs
+            if r["run"]["variant"] in MAIN_VARIANTS and r["convergence"]["curve"]]
+    if not main:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for record in main:
+        run = record["run"]
+        updates, bleu = zip(*record["convergence"]["curve"], strict=True)
+        ax.plot(updates, bleu, marker=".", color="C0" if run["variant"] == "ea" else "C1",
+                linestyle=("-", "--", ":", "-.")[(run["seed"] - 1) % 4],
+                label=f"{'EA' if run['variant'] == 'ea' else 'vanilla'}, seed {run['seed']}")
+    ax.set_xlabel("updates")
+    ax.set_ylabel("validation BLEU (beam 4)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
 
 
 def header(report: dict[str, Any]) -> str:
@@ -690,6 +797,7 @@ def header(report: dict[str, Any]) -> str:
     ea, vanilla = profile["arch_pair"]
     versions = ", ".join(f"{k} {v}" for k, v in host["versions"].items())
     size = f"`{shlex.join(profile['model_args'])}`" if profile["model_args"] else "the arch's"
+    patience = f" --patience {profile['patience']}" if profile.get("patience") else ""
     return "\n".join([
         f"# EA vs vanilla Transformer: quality on {data['name']} "
         f"({data['src']}→{data['tgt']})",
@@ -704,7 +812,7 @@ def header(report: dict[str, Any]) -> str:
         f"- profile: {profile['name']}" + (" (a smoke test of the pipeline: its scores mean "
                                            "nothing)" if profile["name"] == "quick" else ""),
         f"- models: `{ea}` vs `{vanilla}`, size: {size}; `ea-mt train "
-        f"{shlex.join(profile['train_args'])} --max-update {profile['max_update']} -- "
+        f"{shlex.join(profile['train_args'])}{patience} --max-update {profile['max_update']} -- "
         f"{shlex.join(UPDATE_SCHEDULE)}`",
         f"- scores: `ea-mt evaluate` of checkpoint_best.pt (picked by validation BLEU, beam 4, "
         f"during training), `{shlex.join(profile['eval_args'])}`; BLEU `{signatures['bleu']}`, "

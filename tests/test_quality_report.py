@@ -1,0 +1,118 @@
+"""``benchmarks.quality``: the sweep's points and the convergence figures of its report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import quality
+
+VALID = ('2026-12-01 06:10:00 | INFO | valid | {{"epoch": {epoch}, "valid_loss": "5.1", '
+         '"valid_bleu": "{bleu}", "valid_num_updates": "{updates}", '
+         '"valid_best_bleu": "{best}"}}\n')
+TRAIN = ('2026-12-01 06:09:00 | INFO | train_inner | {"epoch": 1, "num_updates": "100", '
+         '"loss": "6.0"}\n')
+
+
+def write_log(path: Path, curve: list[tuple[int, float]]) -> Path:
+    """A fairseq log with training lines and one validation line per curve point."""
+    lines, best = [TRAIN], 0.0
+    for epoch, (updates, bleu) in enumerate(curve, start=1):
+        best = max(best, bleu)
+        lines.append(VALID.format(epoch=epoch, bleu=bleu, updates=updates, best=best))
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
+
+
+def profile(*grids: dict[str, tuple[float, ...]]) -> quality.Profile:
+    return quality.Profile(name="t", arch_pair=("ea_transformer_tiny", "transformer_tiny"),
+                           model_args=(), train_args=(), max_update=10, vocab_size=10,
+                           seeds=(1,), variants=("ea",), sweep=grids)
+
+
+def test_repeated_sweeps_join_their_points_once() -> None:
+    grids = profile({"alpha": (0.3, 0.5, 0.7)}, {"beta": (0.0, 0.5, 0.7)})
+    points = quality.sweep_grid(grids)
+    default = (quality.DEFAULT_ALPHA, quality.DEFAULT_BETA)
+    assert sorted(points) == sorted({(0.3, 0.5), (0.7, 0.5), (0.5, 0.0), (0.5, 0.7),
+                                     default})
+    names = [run.name for run in quality.plan_runs(grids)]
+    assert len(names) == len(set(names)) == 5  # the default point is the EA run, once
+    assert "ea-s1" in names and "sweep-a0.5-b0.7-s1" in names
+
+
+def test_sweep_options_are_appended() -> None:
+    args = quality.parse_args(["--src", "en", "--tgt", "de", "--train", "a", "--valid", "b",
+                               "--test", "c", "--sweep", "alpha=0.3", "beta=0.3",
+                               "--sweep", "beta=0.7", "--patience", "3"])
+    changed = quality.profile_from(args)
+    assert changed.sweep == ({"alpha": (0.3,), "beta": (0.3,)}, {"beta": (0.7,)})
+    assert changed.patience == 3
+    assert sorted(quality.sweep_grid(changed)) == [(0.3, 0.3), (0.5, 0.7)]
+
+
+def test_patience_is_a_training_option_of_every_run() -> None:
+    settings = quality.settings_from(quality.parse_args(
+        ["--src", "en", "--tgt", "de", "--train", "a/t", "--valid", "a/v", "--test", "a/x",
+         "--patience", "4"]), [])
+    run = quality.variant_run("vanilla", 1, settings.profile)
+    args = quality.train_args(run, settings)
+    assert args[args.index("--patience") + 1] == "4"
+    assert args.index("--patience") < args.index("--")  # an ea-mt option, not fairseq's
+
+
+@pytest.mark.parametrize("bad", ["0", "-2"])
+def test_patience_must_be_positive(bad: str) -> None:
+    args = quality.parse_args(["--src", "en", "--tgt", "de", "--train", "a", "--valid", "b",
+                               "--test", "c", "--patience", bad])
+    with pytest.raises(SystemExit, match="--patience must be positive"):
+        quality.profile_from(args)
+
+
+def test_convergence_of_a_run_stopped_on_patience(tmp_path: Path) -> None:
+    curve = [(500, 20.0), (1000, 30.5), (1500, 31.0), (2000, 30.8), (2500, 30.9),
+             (3000, 30.7)]
+    log = write_log(tmp_path / "train.log", curve)
+    ended = quality.convergence(log, max_update=6000)
+    assert ended["curve"] == curve
+    assert ended["stopped"] == "patience"
+    assert ended["best_at"] == 1500
+    # best over the whole run minus best up to update 2000: no gain in the last 1000
+    assert ended["gain"] == pytest.approx(0.0)
+
+
+def test_convergence_of_a_run_at_the_cap(tmp_path: Path) -> None:
+    curve = [(500, 20.0), (1000, 25.0), (1500, 27.5), (2000, 28.25)]
+    log = write_log(tmp_path / "train.log", curve)
+    ended = quality.convergence(log, max_update=2000)
+    assert ended["stopped"] == "max-update"
+    assert ended["best_at"] == 2000
+    assert ended["gain"] == pytest.approx(28.25 - 25.0)
+    assert quality.convergence(log, max_update=2000, window=5000)["gain"] is None
+
+
+def test_a_resumed_log_counts_each_validation_once(tmp_path: Path) -> None:
+    log = write_log(tmp_path / "train.log", [(500, 20.0), (1000, 25.0)])
+    with log.open("a", encoding="utf-8") as more:  # the resumed segment repeats update 1000
+        more.write(VALID.format(epoch=4, bleu=25.0, updates=1000, best=25.0))
+        more.write(VALID.format(epoch=5, bleu=26.0, updates=1500, best=26.0))
+    assert quality.validation_curve(log) == [(500, 20.0), (1000, 25.0), (1500, 26.0)]
+
+
+def test_report_shows_how_each_run_converged(tmp_path: Path) -> None:
+    runs = []
+    for variant, curve in (("ea", [(500, 20.0), (1000, 30.0), (1500, 30.5), (2000, 30.4)]),
+                           ("vanilla", [(500, 15.0), (1000, 26.0), (1500, 28.0),
+                                        (2000, 29.0)])):
+        log = write_log(tmp_path / f"{variant}.log", curve)
+        runs.append({"run": {"name": f"{variant}-s1", "variant": variant, "seed": 1},
+                     "updates": 2000, "convergence": quality.convergence(log, 2000)})
+    text = quality.convergence_table(runs)
+    assert "| ea-s1 | 2000 | max-update | 1500 | +0.50 |" in text
+    assert "| vanilla-s1 | 2000 | max-update | 2000 | +3.00 |" in text
+    assert "| 1000 | 30.00 | 26.00 |" in text
+    json.dumps(runs)  # the report's JSON holds the curves
+    assert quality.plot_valid_curves(runs, tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").stat().st_size > 0
