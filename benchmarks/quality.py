@@ -803,7 +803,9 @@ def header(report: dict[str, Any]) -> str:
         f"({data['src']}→{data['tgt']})",
         "",
         f"- command: `{report['command']}`",
-        f"- date: {report['date']}; wall time {report['wall_minutes']} min; load average "
+        f"- date: {report['date']}; wall time of this invocation {report['wall_minutes']} "
+        "min (runs trained by an earlier one are reused: their training time is in the "
+        "table); load average "
         f"at start/end {host['load_average_start']} / {host['load_average_end']}",
         f"- machine: {host['cpu']}, {host['cores']} cores; {profile['threads']} thread(s) per "
         f"model, {profile['jobs']} run(s) at a time; Python {host['python']}, {versions}",
