@@ -116,8 +116,10 @@ class Profile:
 # lr 3e-3 inverse-sqrt with 300 warm-up updates. Measured on the 2-core EPYC with one
 # thread per model: 2000 updates (8 epochs) take ~30 min per model with two side by side
 # (~22 min alone) and reach ~37 BLEU on test2016 (EA), with validation BLEU still rising
-# ~2 points per 500 updates: the models are compared at an equal, fixed budget, not at
-# convergence (BENCHMARKS.md; --max-update continues the runs). The 256-dim/1024-FFN
+# ~2 points per 500 updates: the default compares the models at an equal, fixed budget.
+# ``--max-update 6000 --patience 3`` trains them to convergence instead (~68 min per model
+# side by side: EA stopped improving at 4000 updates, vanilla near 6000; BENCHMARKS.md).
+# The 256-dim/1024-FFN
 # shape took 2.4 s per update (~80 min per model), too long for two seeds, three
 # ablations and a sweep.
 # Validation BLEU (beam 4) every 500 updates picks checkpoint_best.pt.
