@@ -119,9 +119,8 @@ class Profile:
 # ~2 points per 500 updates: the default compares the models at an equal, fixed budget.
 # ``--max-update 6000 --patience 3`` trains them to convergence instead (~68 min per model
 # side by side: EA stopped improving at 4000 updates, vanilla near 6000; BENCHMARKS.md).
-# The 256-dim/1024-FFN
-# shape took 2.4 s per update (~80 min per model), too long for two seeds, three
-# ablations and a sweep.
+# The 256-dim/1024-FFN shape took 2.4 s per update (~80 min per model at 2000 updates),
+# too long for two seeds, three ablations and a sweep.
 # Validation BLEU (beam 4) every 500 updates picks checkpoint_best.pt.
 MULTI30K = Profile(
     name="multi30k",
