@@ -702,8 +702,11 @@ def sweep_summary(profile: Profile, runs: list[Run],
               if r.variant == "sweep" or (r.variant == "ea" and r.seed == profile.seeds[0])]
     points.sort(key=lambda p: (p["alpha"], p["beta"]))
     default = [p for p in points if (p["alpha"], p["beta"]) == (DEFAULT_ALPHA, DEFAULT_BETA)]
+    seeds = [records[r.name]["scores"]["valid"]["bleu"] for r in runs
+             if r.variant == "ea" and "valid" in records[r.name]["scores"]]
     return {"points": points, "best": max(points, key=lambda p: p["valid_bleu"]),
-            "default": default[0] if default else None}
+            "default": default[0] if default else None,
+            "seed_spread": max(seeds) - min(seeds) if len(seeds) > 1 else None}
 
 
 def sweep_point(run: Run, record: dict[str, Any]) -> dict[str, Any]:
@@ -898,15 +901,26 @@ def sweep_table(sweep: dict[str, Any]) -> str:
     cell = {(p["alpha"], p["beta"]): p for p in sweep["points"]}
     rows = [[f"α = {a:g}", *(fmt(cell[a, b]["valid_bleu"]) if (a, b) in cell else "–"
                              for b in betas)] for a in alphas]
-    best, default = sweep["best"], sweep["default"]
-    advice = (f"Suggested defaults: α = {best['alpha']:g}, β = {best['beta']:g} "
-              f"(valid BLEU {best['valid_bleu']:.2f}")
-    if default is not None:
-        advice += (f"; the current defaults α = {DEFAULT_ALPHA:g}, β = {DEFAULT_BETA:g} give "
-                   f"{default['valid_bleu']:.2f}")
     return ("## α/β sweep, validation set only (first seed)\n\nValid BLEU (`ea-mt evaluate`); "
             "the test set is not used.\n\n"
-            + table(["", *(f"β = {b:g}" for b in betas)], rows) + f"\n{advice}).\n")
+            + table(["", *(f"β = {b:g}" for b in betas)], rows) + f"\n{sweep_advice(sweep)}\n")
+
+
+def sweep_advice(sweep: dict[str, Any]) -> str:
+    """The best point, weighed against the defaults and the seed-to-seed spread of EA."""
+    best, default, spread = sweep["best"], sweep["default"], sweep.get("seed_spread")
+    advice = (f"Best point: α = {best['alpha']:g}, β = {best['beta']:g} "
+              f"(valid BLEU {best['valid_bleu']:.2f})")
+    if default is None or best is default:
+        return advice + "."
+    gain = best["valid_bleu"] - default["valid_bleu"]
+    advice += (f", {gain:+.2f} over the defaults α = {DEFAULT_ALPHA:g}, β = {DEFAULT_BETA:g} "
+               f"({default['valid_bleu']:.2f})")
+    if spread is None:
+        return (advice + "; with EA at one seed there is no seed-to-seed spread to weigh that "
+                "against (--seeds 1,2 measures it).")
+    verdict = "within" if gain <= spread else "more than"
+    return advice + f", {verdict} the seed-to-seed spread of the defaults ({spread:.2f})."
 
 
 def plot_bleu_per_seed(runs: list[dict[str, Any]], path: Path) -> bool:

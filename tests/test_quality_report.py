@@ -116,3 +116,33 @@ def test_report_shows_how_each_run_converged(tmp_path: Path) -> None:
     json.dumps(runs)  # the report's JSON holds the curves
     assert quality.plot_valid_curves(runs, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").stat().st_size > 0
+
+
+def sweep_point(alpha: float, beta: float, bleu: float) -> dict[str, float]:
+    return {"alpha": alpha, "beta": beta, "valid_bleu": bleu}
+
+
+@pytest.mark.parametrize(("spread", "says"), [
+    (None, "no seed-to-seed spread"),
+    (0.5, "+0.33 over the defaults α = 0.5, β = 0.5 (37.84), within the seed-to-seed "
+          "spread of the defaults (0.50)."),
+    (0.2, "more than the seed-to-seed spread of the defaults (0.20)."),
+])
+def test_sweep_advice_weighs_the_gain_against_the_seed_spread(
+    spread: float | None, says: str
+) -> None:
+    default = sweep_point(0.5, 0.5, 37.84)
+    best = sweep_point(0.5, 0.7, 38.17)
+    sweep = {"points": [default, best], "best": best, "default": default,
+             "seed_spread": spread}
+    advice = quality.sweep_advice(sweep)
+    assert advice.startswith("Best point: α = 0.5, β = 0.7 (valid BLEU 38.17)")
+    assert says in advice
+    assert "| α = 0.5 | 37.84 | 38.17 |" in quality.sweep_table(sweep)
+
+
+def test_sweep_advice_when_the_defaults_are_best() -> None:
+    default = sweep_point(0.5, 0.5, 38.0)
+    sweep = {"points": [default, sweep_point(0.3, 0.5, 37.0)], "best": default,
+             "default": default, "seed_spread": 0.3}
+    assert quality.sweep_advice(sweep) == "Best point: α = 0.5, β = 0.5 (valid BLEU 38.00)."
