@@ -59,7 +59,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import asdict, dataclass, replace
@@ -67,7 +67,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ea_mt.fairseq_log import TrainStatus, parse
+from ea_mt.fairseq_log import LogLine, TrainStatus, parse
 from ea_mt.models.config import DEFAULT_ALPHA, DEFAULT_BETA
 
 REPO = Path(__file__).resolve().parents[1]
@@ -497,11 +497,9 @@ def train(run: Run, settings: Settings, record: dict[str, Any],
 def validation_curve(log_path: Path) -> list[tuple[int, float]]:
     """(updates, validation BLEU) at every validation in fairseq's log, in order."""
     curve: dict[int, float] = {}
-    with log_path.open(encoding="utf-8", errors="replace") as lines:
-        for line in lines:
-            stats = parse(line).stats if "| valid |" in line else {}
-            if "valid_bleu" in stats and "valid_num_updates" in stats:
-                curve[int(stats["valid_num_updates"])] = stats["valid_bleu"]
+    for line in parsed_log(log_path):
+        if line.source == "valid" and {"valid_bleu", "valid_num_updates"} <= line.stats.keys():
+            curve[int(line.stats["valid_num_updates"])] = line.stats["valid_bleu"]
     return sorted(curve.items())
 
 
@@ -529,10 +527,16 @@ def convergence(log_path: Path, max_update: int,
 def train_status(log_path: Path) -> TrainStatus:
     """Updates and best validation BLEU from fairseq's log (every segment of it)."""
     status = TrainStatus(best_metric="bleu")
+    for line in parsed_log(log_path):
+        status.update(line)
+    return status
+
+
+def parsed_log(log_path: Path) -> Iterator[LogLine]:
+    """fairseq's log, line by line, parsed."""
     with log_path.open(encoding="utf-8", errors="replace") as lines:
         for line in lines:
-            status.update(parse(line))
-    return status
+            yield parse(line)
 
 
 def evaluate(run: Run, model_dir: Path, files: tuple[Path, Path], settings: Settings,
