@@ -14,8 +14,9 @@ public CLI as a subprocess (``ea-mt prepare``, ``ea-mt train``, ``ea-mt evaluate
 Variants: ``ea`` and ``vanilla`` (every seed); the ablations ``ea-encoder-only``
 (``--ea-chains encoder``), ``ea-decoder-only`` (``--ea-chains decoder``) and
 ``alpha-only`` (``--ea-beta 0``: residual mix of the maps, no convolution) at the first
-seed only. ``--sweep`` trains EA at every α × β of the grid (first seed) and scores it on
-the validation set only, never on the test set; the best point is the suggested default.
+seed only. ``--sweep`` trains EA at every α × β of the grid and every seed and scores it
+on the validation set only, never on the test set; the report averages each point over the
+seeds and weighs the best point against the defaults' seed-to-seed spread.
 ``--sweep`` may be repeated: the points are the union of the grids, so
 ``--sweep alpha=0.3,0.7 --sweep beta=0.3,0.7`` moves one weight at a time from the defaults.
 
@@ -334,13 +335,14 @@ def parse_sweep(items: Sequence[str]) -> dict[str, tuple[float, ...]]:
 
 
 def plan_runs(profile: Profile) -> list[Run]:
-    """EA and vanilla at every seed, ablations and sweep at the first; no name twice."""
+    """EA, vanilla and the sweep at every seed, ablations at the first; no name twice."""
     first = profile.seeds[0]
     runs = [variant_run(v, seed, profile) for seed in profile.seeds
             for v in MAIN_VARIANTS if v in profile.variants]
     runs += [variant_run(v, first, profile) for v in VARIANTS
              if v not in MAIN_VARIANTS and v in profile.variants]
-    runs += [sweep_run(alpha, beta, first, profile) for alpha, beta in sweep_grid(profile)]
+    runs += [sweep_run(alpha, beta, seed, profile) for seed in profile.seeds
+             for alpha, beta in sweep_grid(profile)]
     unique: dict[str, Run] = {}
     for run in runs:
         unique.setdefault(run.name, run)
@@ -699,25 +701,34 @@ def delta(pair: dict[str, Any], metric: str) -> float:
 
 def sweep_summary(profile: Profile, runs: list[Run],
                   records: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Validation scores over the α × β grid (the first seed's EA run is the default point)."""
+    """Validation scores over the α × β grid, each point averaged over its seeds (the EA
+    runs are the default point); ``seed_spread`` is the default point's max − min."""
     if not profile.sweep:
         return {}
-    points = [sweep_point(r, records[r.name]) for r in runs
-              if r.variant == "sweep" or (r.variant == "ea" and r.seed == profile.seeds[0])]
-    points.sort(key=lambda p: (p["alpha"], p["beta"]))
+    grouped: dict[tuple[float, float], list[Run]] = {}
+    for run in runs:
+        if run.variant in ("sweep", "ea") and run.alpha is not None and run.beta is not None:
+            grouped.setdefault((run.alpha, run.beta), []).append(run)
+    points = [sweep_point(point, [(run, records[run.name]) for run in seeded])
+              for point, seeded in sorted(grouped.items())]
     default = [p for p in points if (p["alpha"], p["beta"]) == (DEFAULT_ALPHA, DEFAULT_BETA)]
-    seeds = [records[r.name]["scores"]["valid"]["bleu"] for r in runs
-             if r.variant == "ea" and "valid" in records[r.name]["scores"]]
+    seeds = default[0]["valid_bleu_per_seed"] if default else []
     return {"points": points, "best": max(points, key=lambda p: p["valid_bleu"]),
             "default": default[0] if default else None,
             "seed_spread": max(seeds) - min(seeds) if len(seeds) > 1 else None}
 
 
-def sweep_point(run: Run, record: dict[str, Any]) -> dict[str, Any]:
-    """One grid point: α, β and the run's validation scores."""
-    valid = record["scores"]["valid"]
-    return {"alpha": run.alpha, "beta": run.beta, "run": run.name, "valid_bleu": valid["bleu"],
-            "valid_chrf": valid["chrf"], "best_valid_bleu_training": record["best_valid_bleu"]}
+def sweep_point(point: tuple[float, float],
+                seeded: list[tuple[Run, dict[str, Any]]]) -> dict[str, Any]:
+    """One grid point: α, β and its validation scores, the mean over its seeds and each."""
+    valid = [record["scores"]["valid"] for _, record in seeded]
+    return {"alpha": point[0], "beta": point[1], "runs": [run.name for run, _ in seeded],
+            "seeds": [run.seed for run, _ in seeded],
+            "valid_bleu": statistics.fmean(v["bleu"] for v in valid),
+            "valid_bleu_per_seed": [v["bleu"] for v in valid],
+            "valid_chrf": statistics.fmean(v["chrf"] for v in valid),
+            "best_valid_bleu_training": statistics.fmean(
+                record["best_valid_bleu"] for _, record in seeded)}
 
 
 def write_report(report: dict[str, Any], out: Path) -> None:
@@ -903,11 +914,18 @@ def sweep_table(sweep: dict[str, Any]) -> str:
     alphas = sorted({p["alpha"] for p in sweep["points"]})
     betas = sorted({p["beta"] for p in sweep["points"]})
     cell = {(p["alpha"], p["beta"]): p for p in sweep["points"]}
-    rows = [[f"α = {a:g}", *(fmt(cell[a, b]["valid_bleu"]) if (a, b) in cell else "–"
+    rows = [[f"α = {a:g}", *(sweep_cell(cell[a, b]) if (a, b) in cell else "–"
                              for b in betas)] for a in alphas]
-    return ("## α/β sweep, validation set only (first seed)\n\nValid BLEU (`ea-mt evaluate`); "
-            "the test set is not used.\n\n"
+    return ("## α/β sweep, validation set only\n\nValid BLEU (`ea-mt evaluate`), the mean "
+            "over the point's seeds, each seed's in brackets; the test set is not used.\n\n"
             + table(["", *(f"β = {b:g}" for b in betas)], rows) + f"\n{sweep_advice(sweep)}\n")
+
+
+def sweep_cell(point: dict[str, Any]) -> str:
+    """A grid cell: the mean validation BLEU, and every seed's where there are several."""
+    per_seed = point["valid_bleu_per_seed"]
+    seeds = f" ({', '.join(fmt(bleu) for bleu in per_seed)})" if len(per_seed) > 1 else ""
+    return fmt(point["valid_bleu"]) + seeds
 
 
 def sweep_advice(sweep: dict[str, Any]) -> str:

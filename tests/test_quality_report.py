@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -118,8 +120,28 @@ def test_report_shows_how_each_run_converged(tmp_path: Path) -> None:
     assert (tmp_path / "curves.png").stat().st_size > 0
 
 
-def sweep_point(alpha: float, beta: float, bleu: float) -> dict[str, float]:
-    return {"alpha": alpha, "beta": beta, "valid_bleu": bleu}
+def sweep_point(alpha: float, beta: float, bleu: float) -> dict[str, Any]:
+    return {"alpha": alpha, "beta": beta, "valid_bleu": bleu, "valid_bleu_per_seed": [bleu]}
+
+
+def test_the_sweep_runs_at_every_seed_and_averages_each_point() -> None:
+    swept = replace(profile({"beta": (0.7,)}), seeds=(1, 2))
+    runs = quality.plan_runs(swept)
+    assert [run.name for run in runs] == ["ea-s1", "ea-s2", "sweep-a0.5-b0.7-s1",
+                                          "sweep-a0.5-b0.7-s2"]
+    valid = {"ea-s1": 37.8, "ea-s2": 37.4, "sweep-a0.5-b0.7-s1": 38.2, "sweep-a0.5-b0.7-s2": 37.6}
+    records = {name: {"scores": {"valid": {"bleu": bleu, "chrf": 60.0}},
+                      "best_valid_bleu": bleu} for name, bleu in valid.items()}
+    sweep = quality.sweep_summary(swept, runs, records)
+    best, default = sweep["best"], sweep["default"]
+    assert (best["beta"], best["seeds"]) == (0.7, [1, 2])
+    assert best["valid_bleu"] == pytest.approx(37.9)
+    assert default["valid_bleu"] == pytest.approx(37.6)
+    assert sweep["seed_spread"] == pytest.approx(0.4)
+    assert "| α = 0.5 | 37.60 (37.80, 37.40) | 37.90 (38.20, 37.60) |" in quality.sweep_table(
+        sweep)
+    assert "+0.30 over the defaults" in quality.sweep_advice(sweep)
+    assert "within the seed-to-seed spread of the defaults (0.40)" in quality.sweep_advice(sweep)
 
 
 @pytest.mark.parametrize(("spread", "says"), [
