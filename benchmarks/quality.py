@@ -118,8 +118,9 @@ class Profile:
 # thread per model: 2000 updates (8 epochs) take ~30 min per model with two side by side
 # (~22 min alone) and reach ~37 BLEU on test2016 (EA), with validation BLEU still rising
 # ~2 points per 500 updates: the default compares the models at an equal, fixed budget.
-# ``--max-update 6000 --patience 3`` trains them to convergence instead (~68 min per model
-# side by side: EA stopped improving at 4000 updates, vanilla near 6000; BENCHMARKS.md).
+# ``--max-update 8000 --patience 3`` trains them to convergence instead (70–90 min per model
+# side by side: the best validation came at 4000–5000 updates for EA, 5000–7500 for
+# vanilla; BENCHMARKS.md).
 # The 256-dim/1024-FFN shape took 2.4 s per update (~80 min per model at 2000 updates),
 # too long for two seeds, three ablations and a sweep.
 # Validation BLEU (beam 4) every 500 updates picks checkpoint_best.pt.
