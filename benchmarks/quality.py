@@ -443,7 +443,7 @@ def execute(run: Run, settings: Settings, files: dict[str, tuple[Path, Path]],
     model_dir = settings.models / run.name
     record = read_record(model_dir)
     args = train_args(run, settings)
-    if record.get("train_args") != args or record.get("max_update") != settings.profile.max_update:
+    if not trained_as(record, run, args) or record.get("max_update") != settings.profile.max_update:
         record = train(run, settings, record, cli)
         write_record(model_dir, record)
     for split in run.splits:
@@ -461,16 +461,25 @@ def train_args(run: Run, settings: Settings) -> list[str]:
             *run.ea_args, "--", *profile.model_args, *UPDATE_SCHEDULE]
 
 
+def trained_as(record: dict[str, Any], run: Run, args: list[str]) -> bool:
+    """Whether a run's record was trained with these options and this α and β (the EA run
+    leaves them at the model's defaults, so a changed default must not reuse it)."""
+    kept = record.get("run", {})
+    return (record.get("train_args") == args
+            and (kept.get("alpha"), kept.get("beta")) == (run.alpha, run.beta))
+
+
 def train(run: Run, settings: Settings, record: dict[str, Any],
           cli: list[str]) -> dict[str, Any]:
     """Run ``ea-mt train`` into the run's model directory (a new run, or a longer one)."""
     model_dir = settings.models / run.name
     args = train_args(run, settings)
     max_update = settings.profile.max_update
-    if record and (record["train_args"] != args or record["max_update"] > max_update):
+    if record and (not trained_as(record, run, args) or record["max_update"] > max_update):
+        kept = record.get("run", {})
         fail(f"{model_dir} was trained with other options or more updates "
-             f"({shlex.join(record['train_args'])}, --max-update {record['max_update']}); "
-             "choose another --workdir")
+             f"({shlex.join(record['train_args'])}, --max-update {record['max_update']}, "
+             f"α {kept.get('alpha')}, β {kept.get('beta')}); choose another --workdir")
     interrupted = not record and (model_dir / "checkpoint_last.pt").is_file()
     options, raw = args[:args.index("--")], args[args.index("--"):]
     command = ["train", *options, "--max-update", str(max_update), "-w", str(settings.workdir),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,19 @@ def test_patience_is_a_training_option_of_every_run() -> None:
     args = quality.train_args(run, settings)
     assert args[args.index("--patience") + 1] == "4"
     assert args.index("--patience") < args.index("--")  # an ea-mt option, not fairseq's
+
+
+def test_a_run_trained_at_other_default_weights_is_not_reused() -> None:
+    settings = quality.settings_from(quality.parse_args(
+        ["--src", "en", "--tgt", "de", "--train", "a/t", "--valid", "a/v", "--test", "a/x"]), [])
+    run = quality.variant_run("ea", 1, settings.profile)
+    args = quality.train_args(run, settings)
+    record = {"run": asdict(replace(run, alpha=0.7)), "train_args": args,
+              "max_update": settings.profile.max_update}
+    assert quality.trained_as({**record, "run": asdict(run)}, run, args)
+    assert not quality.trained_as(record, run, args)
+    with pytest.raises(SystemExit, match="trained with other options"):
+        quality.train(run, settings, record, [])
 
 
 @pytest.mark.parametrize("bad", ["0", "-2"])
