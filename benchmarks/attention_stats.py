@@ -2,7 +2,7 @@
 
 Runs the first ``--lines`` sentence pairs of ``--src``/``--ref`` teacher-forced on the
 reference through both models and averages over sentences, per chain (encoder self,
-decoder self, cross) and layer, the figures of ``ea_mt.inspection.layer_statistics``
+decoder self, cross) and layer, the figures of ``ea_mt.inspection.statistics.layer_statistics``
 (each a mean over heads): the softmax rows' entropy, the Jensen–Shannon divergence from
 the previous layer's softmax map and, for EA, the convolution branch's share of A.
 
@@ -30,14 +30,11 @@ from typing import Any
 
 import torch
 
+from ea_mt.decoding.translation import Translator
 from ea_mt.errors import UserError
-from ea_mt.inspection import (
-    CHAINS,
-    check_shared_vocabulary,
-    inspect_sentence,
-    layer_statistics,
-)
-from ea_mt.translation import Translator
+from ea_mt.inspection.capture import CHAINS
+from ea_mt.inspection.sentence import check_shared_vocabulary, inspect_sentence
+from ea_mt.inspection.statistics import layer_statistics
 
 STATS = {"entropy": "entropy", "jsd": "jsd_from_previous", "conv_share": "conv_share"}
 MODELS = ("ea", "vanilla")
@@ -54,7 +51,7 @@ def pairs(src: Path, ref: Path, lines: int) -> Iterator[tuple[str, str]]:
 
 def sentence_stats(models: dict[str, Translator], source: str, target: str) -> dict[str, Sums]:
     """Per model, chain, layer and statistic the head-mean of one pair (maps of
-    :func:`ea_mt.inspection.inspect_sentence`); a UserError if the pair is too long."""
+    :func:`ea_mt.inspection.sentence.inspect_sentence`); a UserError if the pair is too long."""
     inspection = inspect_sentence(list(models.values()), source, target)
     per_model: dict[str, Sums] = {}
     for name, maps in zip(models, inspection.models, strict=True):

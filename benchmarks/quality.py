@@ -68,8 +68,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ea_mt.fairseq_log import LogLine, TrainStatus, parse
 from ea_mt.models.config import DEFAULT_ALPHA, DEFAULT_BETA
+from ea_mt.training.fairseq_log import LogLine, TrainStatus, parse
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"

@@ -88,9 +88,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def train_tiny_model(workdir: Path, updates: int) -> Path:
     """Prepare 2,000 pairs of the bundled sample and train ``ea_transformer_tiny`` on them."""
-    from ea_mt.prepare import PrepareRequest, prepare
-    from ea_mt.spm import SpmSettings
-    from ea_mt.training import TrainOptions, plan_training, run_training
+    from ea_mt.data.prepare import PrepareRequest, prepare
+    from ea_mt.data.spm import SpmSettings
+    from ea_mt.training.train import TrainOptions, plan_training, run_training
 
     raw = workdir.parent / "raw"
     raw.mkdir(parents=True)

@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from ea_mt.averaging import AVERAGE_NAME, average_checkpoints, last_checkpoints
 from ea_mt.cli.app import app
 from ea_mt.cli.options import WorkdirOption
 from ea_mt.cli.progress import QuietOption, reporter, stderr_console
+from ea_mt.training.averaging import AVERAGE_NAME, average_checkpoints, last_checkpoints
 from ea_mt.workdir import DEFAULT_WORKDIR, WorkDir
 
 HELP = (

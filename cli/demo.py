@@ -21,7 +21,7 @@ from ea_mt.demo import (
     LineCallback,
     run_demo,
 )
-from ea_mt.training import TrainPlan
+from ea_mt.training.train import TrainPlan
 
 HELP = (
     "Run the whole pipeline on the bundled Tatoeba En-De sample (20k training pairs), in "

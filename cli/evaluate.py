@@ -34,10 +34,10 @@ from ea_mt.cli.translate import (
     check_choices,
     progress_callbacks,
 )
-from ea_mt.evaluation import evaluate
+from ea_mt.decoding.evaluation import evaluate
+from ea_mt.decoding.scoring import parse_metrics
+from ea_mt.decoding.translation import DecodeOptions, Translator
 from ea_mt.modeldir import resolve_model
-from ea_mt.scoring import parse_metrics
-from ea_mt.translation import DecodeOptions, Translator
 from ea_mt.workdir import DEFAULT_WORKDIR
 
 HELP = (

@@ -8,13 +8,13 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ea_mt.attention_plots import write_figures
 from ea_mt.cli.app import app
 from ea_mt.cli.options import WorkdirOption
 from ea_mt.cli.progress import stderr_console
+from ea_mt.decoding.translation import Translator
 from ea_mt.errors import UserError
-from ea_mt.inspection import check_heads, inspect_sentence, pick, report
-from ea_mt.translation import Translator
+from ea_mt.inspection.plots import write_figures
+from ea_mt.inspection.sentence import check_heads, inspect_sentence, pick, report
 from ea_mt.workdir import DEFAULT_WORKDIR, write_json_atomic
 
 DEFAULT_OUT = Path("ea-mt-inspect")

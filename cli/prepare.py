@@ -8,12 +8,12 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ea_mt.cleaning import REASON_HELP, REASONS, CleaningSettings
 from ea_mt.cli.app import app
 from ea_mt.cli.options import WorkdirOption
 from ea_mt.cli.progress import QuietOption, reporter, stderr_console
-from ea_mt.prepare import PrepareRequest, prepare
-from ea_mt.spm import SpmSettings
+from ea_mt.data.cleaning import REASON_HELP, REASONS, CleaningSettings
+from ea_mt.data.prepare import PrepareRequest, prepare
+from ea_mt.data.spm import SpmSettings
 from ea_mt.workdir import DEFAULT_WORKDIR
 
 HELP = (

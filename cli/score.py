@@ -11,7 +11,13 @@ from rich.table import Table
 
 from ea_mt.cli.app import app
 from ea_mt.cli.progress import stdout_console
-from ea_mt.scoring import BOOTSTRAP_SAMPLES, DEFAULT_METRICS, METRICS, MetricScore, score_files
+from ea_mt.decoding.scoring import (
+    BOOTSTRAP_SAMPLES,
+    DEFAULT_METRICS,
+    METRICS,
+    MetricScore,
+    score_files,
+)
 
 HELP = (
     "Score translations against one or more references with sacrebleu.\n\n"

@@ -15,9 +15,9 @@ from rich.text import Text
 from ea_mt.cli.app import app
 from ea_mt.cli.options import WorkdirOption
 from ea_mt.cli.progress import QuietOption, stderr_console
-from ea_mt.fairseq_log import LogLine, TrainStatus
-from ea_mt.presets import PRESETS
-from ea_mt.training import (
+from ea_mt.training.fairseq_log import LogLine, TrainStatus
+from ea_mt.training.presets import PRESETS
+from ea_mt.training.train import (
     TrainingInterrupted,
     TrainOptions,
     TrainPlan,

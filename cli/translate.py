@@ -14,14 +14,11 @@ import torch
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from ea_mt.alignment import check_layer
 from ea_mt.cli.app import app
 from ea_mt.cli.options import WorkdirOption
 from ea_mt.cli.progress import QuietOption, stderr_console
-from ea_mt.errors import UserError
-from ea_mt.modeldir import resolve_model
-from ea_mt.textio import ERROR_MODES
-from ea_mt.translation import (
+from ea_mt.decoding.alignment import check_layer
+from ea_mt.decoding.translation import (
     DEVICES,
     PRECISIONS,
     DecodeOptions,
@@ -29,6 +26,9 @@ from ea_mt.translation import (
     Translator,
     translate_file,
 )
+from ea_mt.errors import UserError
+from ea_mt.modeldir import resolve_model
+from ea_mt.textio import ERROR_MODES
 from ea_mt.workdir import DEFAULT_WORKDIR
 
 HELP = (

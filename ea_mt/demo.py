@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import ea_mt
+from ea_mt.data.prepare import PrepareRequest, prepare
+from ea_mt.data.spm import SpmSettings
+from ea_mt.decoding.scoring import score_files
 from ea_mt.errors import UserError
-from ea_mt.fairseq_log import LogLine, TrainStatus
-from ea_mt.prepare import PrepareRequest, prepare
 from ea_mt.reporting import Reporter, SilentReporter
-from ea_mt.scoring import score_files
-from ea_mt.spm import SpmSettings
-from ea_mt.training import TrainOptions, TrainPlan, plan_training, run_training
+from ea_mt.training.fairseq_log import LogLine, TrainStatus
+from ea_mt.training.train import TrainOptions, TrainPlan, plan_training, run_training
 
 DEFAULT_DEMO_WORKDIR = Path("ea-mt-demo")
 SAMPLE_NAME = "tatoeba-en-de"
@@ -148,7 +148,7 @@ def run_demo(
 
 
 def _score(checkpoint: Path, settings: DemoSettings, reporter: Reporter) -> SystemScore:
-    from ea_mt.translation import translate_file
+    from ea_mt.decoding.translation import translate_file
 
     hypotheses = settings.workdir / f"test.{checkpoint.stem}.{TGT}"
     with reporter.step(f"Translating {settings.data / 'test'}.{SRC} with {checkpoint.name}"):

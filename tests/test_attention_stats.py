@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ea_mt.inspection import CHAINS, inspect_sentence, report
-from ea_mt.translation import Translator
+from ea_mt.decoding.translation import Translator
+from ea_mt.inspection.capture import CHAINS
+from ea_mt.inspection.sentence import inspect_sentence, report
 
 if TYPE_CHECKING:
     from model_fixture import TrainedModel

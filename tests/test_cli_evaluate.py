@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from ea_mt.cli.main import app
-from ea_mt.scoring import score_files
+from ea_mt.decoding.scoring import score_files
 
 if TYPE_CHECKING:
     from model_fixture import TrainedModel

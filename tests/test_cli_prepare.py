@@ -11,10 +11,10 @@ from fairseq.data import indexed_dataset
 from typer.testing import CliRunner
 
 import ea_mt.cli.main  # noqa: F401  (attaches every command to the app)
-from ea_mt import prepare as prepare_module
 from ea_mt.cli.app import app
-from ea_mt.prepare import PrepareRequest, prepare
-from ea_mt.spm import SpmSettings
+from ea_mt.data import prepare as prepare_module
+from ea_mt.data.prepare import PrepareRequest, prepare
+from ea_mt.data.spm import SpmSettings
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "tatoeba-en-de"

@@ -13,7 +13,7 @@ from sacrebleu.metrics import BLEU, CHRF, TER
 from typer.testing import CliRunner, Result
 
 from ea_mt.cli.main import app
-from ea_mt.scoring import score_files
+from ea_mt.decoding.scoring import score_files
 
 REFERENCE = Path(__file__).resolve().parent.parent / "data" / "tatoeba-en-de" / "test.de"
 SACREBLEU = str(Path(sys.executable).parent / "sacrebleu")

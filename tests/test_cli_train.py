@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 import ea_mt.cli.main  # noqa: F401  (attaches every command to the app)
 from ea_mt.cli.app import app
-from ea_mt.fairseq_log import parse
-from ea_mt.prepare import PrepareRequest, prepare
-from ea_mt.spm import SpmSettings
-from ea_mt.training import TrainOptions, plan_training
+from ea_mt.data.prepare import PrepareRequest, prepare
+from ea_mt.data.spm import SpmSettings
+from ea_mt.training.fairseq_log import parse
+from ea_mt.training.train import TrainOptions, plan_training
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "tatoeba-en-de"
@@ -113,7 +113,8 @@ def test_plan_applies_presets_overrides_and_raw_options(workdir: Path, tmp_path:
                                                extra_args=("--update-freq", "4", "--lr", "2e-4")),
                          save_dir=tmp_path / "ckpt")
     command = plan.command
-    assert command[1:3] == ["-m", "ea_mt.fairseq_train"] and command[3] == str(workdir / "data-bin")
+    assert command[1:3] == ["-m", "ea_mt.training.fairseq_train"]
+    assert command[3] == str(workdir / "data-bin")
     ours = command[:-4]
     value = {flag: ours[i + 1] for i, flag in enumerate(ours[:-1]) if flag.startswith("--")}
     assert value["--dropout"] == "0.3" and value["--warmup-updates"] == "4000"  # iwslt preset
@@ -187,7 +188,7 @@ def test_validation_bleu_is_zero_not_missing_when_hypotheses_have_no_words(
     from fairseq import metrics
     from fairseq.tasks.translation import TranslationTask
 
-    from ea_mt.fairseq_train import _bleu_zero_when_empty
+    from ea_mt.training.fairseq_train import _bleu_zero_when_empty
 
     monkeypatch.setattr(TranslationTask, "reduce_metrics", TranslationTask.reduce_metrics)
     _bleu_zero_when_empty()
@@ -223,6 +224,6 @@ def test_print_command_shows_the_ddp_launch_and_trains_nothing(workdir: Path) ->
     command = shlex.split(result.stdout)
     assert command[1:6] == ["-m", "torch.distributed.run", "--standalone",
                             "--nproc-per-node", "2"]
-    assert command[6:9] == ["-m", "ea_mt.distributed_train", str(workdir / "data-bin")]
+    assert command[6:9] == ["-m", "ea_mt.training.distributed", str(workdir / "data-bin")]
     assert command[command.index("--arch"):][:2] == ["--arch", "ea_transformer_tiny"]
     assert not save_dir.exists()

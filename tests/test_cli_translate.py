@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner, Result
 
 from ea_mt.cli.main import app
+from ea_mt.decoding.translation import Translator, translate_file, translate_stream
 from ea_mt.textio import iter_lines
-from ea_mt.translation import Translator, translate_file, translate_stream
 
 if TYPE_CHECKING:
     from model_fixture import TrainedModel

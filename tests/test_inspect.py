@@ -17,20 +17,14 @@ from model_helpers import build_model, random_batch
 from typer.testing import CliRunner
 
 import ea_mt.cli.main  # noqa: F401  (attaches every command to the app)
-from ea_mt.attention_plots import DPI, draw_chain, panel_inches
 from ea_mt.cli.app import app
-from ea_mt.inspection import (
-    CHAINS,
-    attention_modules,
-    capture_maps,
-    hard_alignment,
-    inspect_sentence,
-    model_labels,
-    report,
-)
+from ea_mt.decoding.alignment import hard_alignment
+from ea_mt.decoding.translation import DecodeOptions, Translator
+from ea_mt.inspection.capture import CHAINS, attention_modules, capture_maps
+from ea_mt.inspection.plots import DPI, draw_chain, panel_inches
+from ea_mt.inspection.sentence import inspect_sentence, model_labels, report
 from ea_mt.modeldir import resolve_model
 from ea_mt.models.attention import EvolvingMultiheadAttention
-from ea_mt.translation import DecodeOptions, Translator
 
 if TYPE_CHECKING:
     from model_fixture import TrainedModel
@@ -123,7 +117,7 @@ def _first_layers(model, count):
 
 
 def teacher_forced_by_hand(translator: Translator) -> dict[str, list[dict[str, np.ndarray]]]:
-    """Maps of SENTENCE/REFERENCE read by observers set here, not by ea_mt.inspection."""
+    """Maps of SENTENCE/REFERENCE read by observers set here, not by ea_mt.inspection.capture."""
     sp, src_dict, tgt_dict = translator.sp, translator.src_dict, translator.tgt_dict
     src = [src_dict.index(p) for p in sp.encode(SENTENCE, out_type=str)] + [src_dict.eos()]
     tgt = [tgt_dict.index(p) for p in sp.encode(REFERENCE, out_type=str)] + [tgt_dict.eos()]

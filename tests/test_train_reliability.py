@@ -23,14 +23,14 @@ from test_cli_train import runs as log_runs
 from typer.testing import CliRunner
 
 import ea_mt.cli.main  # noqa: F401  (attaches every command to the app)
-from ea_mt import runlock
 from ea_mt.checkpoint_safety import load_checkpoint
 from ea_mt.cli.app import app
+from ea_mt.data.prepare import PrepareRequest, prepare
+from ea_mt.data.spm import SpmSettings
 from ea_mt.errors import UserError
-from ea_mt.prepare import PrepareRequest, prepare
-from ea_mt.spm import SpmSettings
-from ea_mt.train_safety import PARAMS_LOG, parameters_sha256
-from ea_mt.training import TrainOptions, plan_training, write_model_dir
+from ea_mt.training import runlock
+from ea_mt.training.safety import PARAMS_LOG, parameters_sha256
+from ea_mt.training.train import TrainOptions, plan_training, write_model_dir
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "tatoeba-en-de"
@@ -168,12 +168,12 @@ def test_killed_at_random_moments_resumes_to_the_uninterrupted_result(
     assert not (save_dir / runlock.LOCK_NAME).exists()
 
 
-# Runs fairseq-train (ea_mt.fairseq_train) and SIGKILLs itself in the middle of writing
+# Runs fairseq-train (ea_mt.training.fairseq_train) and SIGKILLs itself in the middle of writing
 # the checkpoint of update 20: in torch.save of checkpoint_1_20.pt, or in the copy of
 # that checkpoint to checkpoint_best.pt / checkpoint_last.pt.
 DIE_DURING_WRITE = """
 import os, shutil, signal, sys, torch
-from ea_mt import fairseq_train
+from ea_mt.training import fairseq_train
 
 where = sys.argv.pop(1)
 
@@ -208,7 +208,7 @@ def test_kill_during_a_checkpoint_write_keeps_the_previous_checkpoint(
                            device="cpu", threads=1)
     plan = plan_training(workdir, options, tmp_path / "ckpt")
     write_model_dir(plan)
-    assert plan.command[1:3] == ["-m", "ea_mt.fairseq_train"]
+    assert plan.command[1:3] == ["-m", "ea_mt.training.fairseq_train"]
     command = [sys.executable, "-c", DIE_DURING_WRITE, where, *plan.command[3:]]
     proc = subprocess.run(command, env=ENV, capture_output=True, text=True, check=False)
     assert proc.returncode == -signal.SIGKILL, proc.stdout[-3000:]

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import pytest
 from test_cli_translate import ok, one_line_error, translate
 
-from ea_mt.inspection import teacher_forced_maps
-from ea_mt.translation import Translator
+from ea_mt.decoding.translation import Translator
+from ea_mt.inspection.capture import teacher_forced_maps
 
 if TYPE_CHECKING:
     from model_fixture import TrainedModel

@@ -106,8 +106,8 @@ class EvolvingMultiheadAttention(MultiheadAttention):
             if self.chain_position > 0 and ea.beta > 0
             else None
         )
-        # Called as observer(module, maps) with every map of a forward (see ea_mt.inspection);
-        # None, the default, costs nothing.
+        # Called as observer(module, maps) with every map of a forward (see
+        # ea_mt.inspection.capture); None, the default, costs nothing.
         self.observer: MapObserver | None = None
 
     def forward(

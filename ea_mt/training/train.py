@@ -1,17 +1,17 @@
 """``train``: run fairseq-train on a prepared work directory, with presets per architecture.
 
-fairseq-train runs as a subprocess (``python -m ea_mt.fairseq_train``, fairseq's own
+fairseq-train runs as a subprocess (``python -m ea_mt.training.fairseq_train``, fairseq's own
 ``fairseq_cli.train`` with validation BLEU fixed for empty hypotheses); its log is
 appended to ``SAVE_DIR/train.log`` and parsed as it streams.  Before it starts, the
 save directory is made a self-contained model directory (SentencePiece model,
 dictionaries, ``model.json``) and ``train_config.json`` records the effective settings.
 A rerun resumes from ``checkpoint_last.pt``, as fairseq does with the same --save-dir.
 
-One run at a time writes a save directory (:mod:`ea_mt.runlock`).  SIGINT and SIGTERM
+One run at a time writes a save directory (:mod:`ea_mt.training.runlock`).  SIGINT and SIGTERM
 are forwarded once to fairseq-train, which saves a checkpoint after the current update
-and stops (:mod:`ea_mt.train_safety`); a second signal kills it at once.  fairseq-train
+and stops (:mod:`ea_mt.training.safety`); a second signal kills it at once.  fairseq-train
 runs in its own session and dies with this process.  With ``nproc`` > 1 it runs as
-``nproc`` DDP processes under ``torch.distributed.run`` (:mod:`ea_mt.distributed_train`).
+``nproc`` DDP processes under ``torch.distributed.run`` (:mod:`ea_mt.training.distributed`).
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ from pathlib import Path
 from typing import Any
 
 import ea_mt
-from ea_mt import presets, runlock
 from ea_mt.errors import UserError
-from ea_mt.fairseq_log import LogLine, TrainStatus, parse
-from ea_mt.train_safety import die_with_parent
+from ea_mt.training import presets, runlock
+from ea_mt.training.fairseq_log import LogLine, TrainStatus, parse
+from ea_mt.training.safety import die_with_parent
 from ea_mt.workdir import MODEL_FORMAT, WorkDir, read_json, sha256_file, write_json_atomic
 
 TRAIN_CONFIG_FORMAT = "ea-mt-train-config"
@@ -437,9 +437,9 @@ def _command(
 def _launcher(nproc: int) -> list[str]:
     """The command that starts fairseq-train: one process, or ``nproc`` DDP ranks."""
     if nproc == 1:
-        return [sys.executable, "-m", "ea_mt.fairseq_train"]
+        return [sys.executable, "-m", "ea_mt.training.fairseq_train"]
     return [sys.executable, "-m", "torch.distributed.run", "--standalone",
-            "--nproc-per-node", str(nproc), "-m", "ea_mt.distributed_train"]
+            "--nproc-per-node", str(nproc), "-m", "ea_mt.training.distributed"]
 
 
 @contextmanager

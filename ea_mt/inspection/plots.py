@@ -1,4 +1,4 @@
-"""Figures of an :class:`~ea_mt.inspection.Inspection`: one PNG grid per attention chain.
+"""Figures of an :class:`~ea_mt.inspection.sentence.Inspection`: one PNG grid per attention chain.
 
 A grid has one row per layer and, per model, the columns M (before the convolution),
 A (evolved) and softmax for evolving chains, softmax only for plain ones.  Axes carry the
@@ -16,7 +16,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from ea_mt.inspection import CHAINS, Inspection, Maps, ModelMaps, blocked_cells
+from ea_mt.inspection.capture import CHAINS, Maps, blocked_cells
+from ea_mt.inspection.sentence import Inspection, ModelMaps
 
 CHAIN_TITLES = {
     "encoder_self": "encoder self-attention",

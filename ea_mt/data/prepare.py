@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import ea_mt
-from ea_mt import spm
-from ea_mt.cleaning import REASONS, CleaningSettings, TextFilter, length_reason, normalize
-from ea_mt.corpus import TextFile, read_lines, scan_parallel
+from ea_mt.data import spm
+from ea_mt.data.cleaning import REASONS, CleaningSettings, TextFilter, length_reason, normalize
+from ea_mt.data.corpus import TextFile, read_lines, scan_parallel
 from ea_mt.errors import UserError
 from ea_mt.reporting import Reporter, SilentReporter
 from ea_mt.workdir import PREPARE_FORMAT, WorkDir, write_atomic, write_json_atomic

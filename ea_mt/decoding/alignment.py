@@ -2,8 +2,8 @@
 
 After beam search, each hypothesis is run once more, teacher-forced and batched, through the
 model with fairseq's ``alignment_layer``; the head-averaged cross attention of that layer
-gives each target piece its most attended source piece (:func:`ea_mt.inspection.alignment_pairs`),
-and pieces are then mapped to the whitespace-separated words of the detokenised source and
+gives each target piece its most attended source piece (:func:`alignment_pairs`), and
+pieces are then mapped to the whitespace-separated words of the detokenised source and
 translation.  Nothing here runs unless alignments are asked for.
 """
 
@@ -12,18 +12,58 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sentencepiece as spm
 import torch
 from fairseq.data.data_utils import collate_tokens
 from torch import Tensor
 
+from ea_mt.decoding.hypotheses import Hypothesis
 from ea_mt.errors import UserError
-from ea_mt.inspection import EOS, SPECIALS, alignment_pairs
 
-if TYPE_CHECKING:
-    from ea_mt.translation import Hypothesis, Translator
+EOS = "</s>"
+SPECIALS = (EOS, "<pad>")
+
+
+def hard_alignment(weights: Tensor, src_pieces: Sequence[str], tgt_pieces: Sequence[str]) -> str:
+    """fairseq's hard alignment ("0-0 1-2 ..."): each target piece's most attended source piece.
+
+    ``weights`` is (len(tgt_pieces), len(src_pieces)): one layer's cross-attention, rows the
+    pieces each step predicts.  ``</s>`` and ``<pad>`` are skipped on both sides and the
+    other pieces numbered from 0, as ``fairseq.utils.extract_hard_alignment`` does.
+    """
+    return " ".join(f"{s}-{t}" for s, t in alignment_pairs(weights, src_pieces, tgt_pieces))
+
+
+def alignment_pairs(
+    weights: Tensor, src_pieces: Sequence[str], tgt_pieces: Sequence[str]
+) -> list[tuple[int, int]]:
+    """The (source, target) piece numbers of :func:`hard_alignment`, in target order."""
+    if tuple(weights.shape) != (len(tgt_pieces), len(src_pieces)):
+        raise ValueError(
+            f"weights are {tuple(weights.shape)}, pieces {len(tgt_pieces)}×{len(src_pieces)}"
+        )
+    src_index = _piece_numbers(src_pieces)
+    tgt_index = _piece_numbers(tgt_pieces)
+    valid_src = torch.tensor([i is not None for i in src_index])
+    if not valid_src.any():
+        return []
+    scores = weights.float().masked_fill(~valid_src, float("-inf"))
+    return [
+        (src_index[int(scores[row].argmax())], tgt)
+        for row, tgt in enumerate(tgt_index)
+        if tgt is not None
+    ]
+
+
+def _piece_numbers(pieces: Sequence[str]) -> list[int | None]:
+    numbers: list[int | None] = []
+    count = 0
+    for piece in pieces:
+        numbers.append(None if piece in SPECIALS else count)
+        count += piece not in SPECIALS
+    return numbers
 
 
 def check_layer(model: Any, layer: int | None) -> int:
@@ -84,7 +124,7 @@ def word_alignment(
 ) -> str:
     """Pharaoh-style word alignment ("0-0 1-2 ...", source-target, sorted by target word).
 
-    ``weights`` and the pieces are as for :func:`ea_mt.inspection.alignment_pairs` (``</s>``
+    ``weights`` and the pieces are as for :func:`alignment_pairs` (``</s>``
     and ``<pad>`` included); a word pair is kept once, however many of its pieces it links.
     """
     src_words = word_numbers(sp, [p for p in src_pieces if p not in SPECIALS])
@@ -98,7 +138,9 @@ def word_alignment(
 
 
 def align(
-    translator: Translator,
+    model: Any,
+    sp: spm.SentencePieceProcessor,
+    tgt_dict: Any,
     sources: Sequence[Tensor],
     source_pieces: Sequence[Sequence[str]],
     nbests: Sequence[Sequence[Hypothesis]],
@@ -112,9 +154,8 @@ def align(
     flat = [(i, hyp) for i, nbest in enumerate(nbests) for hyp in nbest]
     if not flat:
         return [[] for _ in nbests]
-    tgt_dict = translator.tgt_dict
     weights = cross_attention(
-        translator.model,
+        model,
         [sources[i] for i, _ in flat],
         [torch.tensor(hyp.tokens) for _, hyp in flat],
         layer,
@@ -125,5 +166,5 @@ def align(
     for (i, hyp), w in zip(flat, weights, strict=True):
         src = [*source_pieces[i], EOS]
         tgt = [tgt_dict[t] for t in hyp.tokens]
-        aligned[i].append(replace(hyp, alignment=word_alignment(translator.sp, w, src, tgt)))
+        aligned[i].append(replace(hyp, alignment=word_alignment(sp, w, src, tgt)))
     return aligned

@@ -1,6 +1,6 @@
 """What keeps a fairseq-train process's checkpoints complete and its run resumable.
 
-Installed by ``python -m ea_mt.fairseq_train`` and ``ea_mt.distributed_train`` in their
+Installed by ``python -m ea_mt.training.fairseq_train`` and ``ea_mt.training.distributed`` in their
 own process only (checkpoints still name fairseq's own classes):
 
 * **atomic copies**: fairseq writes a checkpoint to ``NAME.tmp`` and renames it, but
@@ -21,7 +21,7 @@ own process only (checkpoints still name fairseq's own classes):
   the data order seeded with ``seed + epoch`` of the epoch it starts at, and reuses
   them for every later epoch; a run resumed in epoch 2 thus trained on other batches
   than the uninterrupted run.  Batches are now always those of epoch 1.
-* **one run per directory**: the master rank takes :mod:`ea_mt.runlock`'s lock on
+* **one run per directory**: the master rank takes :mod:`ea_mt.training.runlock`'s lock on
   ``--save-dir`` (unless an ``ea-mt train`` parent already holds it for this process).
 * **rank agreement**: in a distributed run every rank logs a checksum of its
   parameters after each checkpoint save, so diverging replicas show in the log.
@@ -41,9 +41,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from ea_mt import runlock
+from ea_mt.training import runlock
 
-logger = logging.getLogger("ea_mt.train_safety")
+logger = logging.getLogger("ea_mt.training.safety")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 PARAMS_LOG = "parameters sha256"  # "rank R update U parameters sha256 HEX"
 

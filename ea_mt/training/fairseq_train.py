@@ -1,4 +1,4 @@
-"""``python -m ea_mt.fairseq_train``: fairseq-train, with a fix for validation BLEU.
+"""``python -m ea_mt.training.fairseq_train``: fairseq-train, with a fix for validation BLEU.
 
 fairseq's translation task logs ``bleu`` only when the hypotheses hold at least one
 word; early in training a model may emit nothing but end-of-sentence, and then
@@ -6,7 +6,7 @@ word; early in training a model may emit nothing but end-of-sentence, and then
 hypotheses without a word score BLEU 0 instead.  The patch lives in this process only,
 so checkpoints still name fairseq's own ``translation`` task.
 
-The safeguards of :mod:`ea_mt.train_safety` (atomic checkpoint copies, a checkpoint on
+The safeguards of :mod:`ea_mt.training.safety` (atomic checkpoint copies, a checkpoint on
 SIGINT/SIGTERM, early-stopping state in checkpoints, one run per ``--save-dir``) are
 installed too.
 """
@@ -25,8 +25,8 @@ from fairseq.tasks import FairseqTask
 from fairseq.tasks.translation import EVAL_BLEU_ORDER, TranslationTask
 from sacrebleu.metrics import BLEU
 
-from ea_mt import train_safety
 from ea_mt.errors import UserError
+from ea_mt.training import safety as train_safety
 
 
 def _bleu_zero_when_empty() -> None:

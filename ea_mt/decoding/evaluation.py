@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ea_mt.decoding.scoring import DEFAULT_METRICS, MetricScore, score_files
+from ea_mt.decoding.translation import Translator, translate_file
 from ea_mt.errors import UserError
-from ea_mt.scoring import DEFAULT_METRICS, MetricScore, score_files
 from ea_mt.textio import STDIO, open_input
-from ea_mt.translation import Translator, translate_file
 from ea_mt.workdir import sha256_file, write_json_atomic
 
 REPORT_FORMAT = "ea-mt-eval"

@@ -21,6 +21,7 @@ import sentencepiece as spm
 import torch
 
 from ea_mt.checkpoint_safety import load_checkpoint
+from ea_mt.decoding.hypotheses import Hypothesis, LineResult
 from ea_mt.errors import UserError
 from ea_mt.modeldir import ModelFiles, resolve_model
 from ea_mt.textio import input_name, iter_lines, open_input, open_output, same_file
@@ -63,31 +64,6 @@ class DecodeOptions:
 
 # Every character str.splitlines() breaks at, so no reader sees more lines than inputs.
 _LINE_BREAKS = str.maketrans(dict.fromkeys("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029", " "))
-
-
-@dataclass(frozen=True)
-class Hypothesis:
-    """One translation: detokenised text and fairseq's length-normalised log-probability;
-    its target token ids (``</s>`` last) and, when asked for, its word alignment."""
-
-    text: str
-    score: float
-    tokens: tuple[int, ...] = ()
-    alignment: str | None = None
-
-
-@dataclass(frozen=True)
-class LineResult:
-    """The n-best hypotheses of one input line (none for an empty line) and what went wrong."""
-
-    hypotheses: list[Hypothesis]
-    truncated: bool = False
-    hit_max_len: bool = False
-
-    @property
-    def text(self) -> str:
-        """The best translation, '' for an empty line."""
-        return self.hypotheses[0].text if self.hypotheses else ""
 
 
 class Translator:
@@ -141,11 +117,11 @@ class Translator:
         """Translate ``lines`` (raw text); blank lines get no hypotheses and skip the model.
 
         ``on_batch`` is called with the number of lines each finished batch held.  With
-        ``alignment_layer`` (see :func:`ea_mt.alignment.check_layer`) every hypothesis gets
+        ``alignment_layer`` (see :func:`ea_mt.decoding.alignment.check_layer`) every hypothesis gets
         word alignments from that decoder layer's cross attention.
         """
         if alignment_layer is not None:
-            from ea_mt.alignment import align, check_layer
+            from ea_mt.decoding.alignment import align, check_layer
 
             check_layer(self.model, alignment_layer)
         results = [LineResult([]) for _ in lines]
@@ -160,7 +136,8 @@ class Translator:
             sources = [encoded[i][0] for i in batch]
             generated = self._generate(sources)
             if alignment_layer is not None:
-                nbests = align(self, sources, [pieces[i][: self.max_source_pieces] for i in batch],
+                source_pieces = [pieces[i][: self.max_source_pieces] for i in batch]
+                nbests = align(self.model, self.sp, self.tgt_dict, sources, source_pieces,
                                [hyps for hyps, _ in generated], alignment_layer)
                 generated = [(hyps, hit) for hyps, (_, hit) in zip(nbests, generated, strict=True)]
             for i, result in zip(batch, generated, strict=True):
@@ -287,7 +264,7 @@ def translate_stream(
     ``line_no<TAB>rank<TAB>score<TAB>hypothesis`` instead (a blank line: one row with
     rank 1, an empty score and an empty hypothesis).  With ``alignment_layer`` each
     translation is followed by `` ||| `` and its word alignment ("0-0 1-2 ...", see
-    :mod:`ea_mt.alignment`), or in TSV by a fifth column.  ``warn`` receives warnings about
+    :mod:`ea_mt.decoding.alignment`), or in TSV by a fifth column.  ``warn`` receives warnings about
     truncated sources, hypotheses cut at the maximum length and empty translations.
     """
     if buffer_size < 1:

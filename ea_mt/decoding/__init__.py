@@ -1,0 +1,1 @@
+"""Stage 3, decoding: translation with beam search, word alignment, evaluation and scoring."""

@@ -1,0 +1,1 @@
+"""Stage 2, training: presets, the fairseq-train run and its safety, checkpoint averaging."""
