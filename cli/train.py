@@ -16,14 +16,9 @@ from ea_mt.cli.app import app
 from ea_mt.cli.options import WorkdirOption
 from ea_mt.cli.progress import QuietOption, stderr_console
 from ea_mt.training.fairseq_log import LogLine, TrainStatus
+from ea_mt.training.options import TrainOptions
 from ea_mt.training.presets import PRESETS
-from ea_mt.training.train import (
-    TrainingInterrupted,
-    TrainOptions,
-    TrainPlan,
-    plan_training,
-    run_training,
-)
+from ea_mt.training.train import TrainingInterrupted, TrainPlan, plan_training, run_training
 from ea_mt.workdir import DEFAULT_WORKDIR
 
 HELP = (
@@ -37,8 +32,13 @@ HELP = (
     "stops at once); checkpoints are written atomically, so a killed run resumes from its "
     "last complete one. One run at a time may write a checkpoint directory. "
     "--nproc N trains with N DDP processes on this machine (torchrun; see the README for "
-    "several machines). fairseq's full log is WORKDIR/checkpoints/train.log."
+    "several machines). fairseq's full log is WORKDIR/checkpoints/train.log.\n\n"
+    "Every run records its effective settings in SAVE_DIR/train_config.json; --config FILE "
+    "(that file, or YAML with the same option names) trains with exactly those settings, "
+    "options given on the command line overriding the file's. --print-config prints the "
+    "effective settings as YAML and trains nothing."
 )
+DEFAULTS = TrainOptions()
 PRESET_TEXT = "\n".join(
     f"{name:5} lr {p.lr:g}, warm-up {p.warmup}, dropout {p.dropout:g}, "
     f"tokens {p.max_tokens}, updates {p.max_update}"
@@ -50,6 +50,7 @@ EXAMPLES = (
     "ea-mt train --arch transformer_iwslt_de_en --patience 10   (the vanilla baseline)\n\n"
     "ea-mt train --arch ea_transformer --ea-alpha 0.3 -- --update-freq 4 --max-tokens-valid 2000"
     "\n\n"
+    "ea-mt train -w new-work --config ea-mt-work/checkpoints/train_config.json --seed 2\n\n"
     f"Presets (*_tiny, *iwslt*, *_big*, else base):\n{PRESET_TEXT}"
 )
 
@@ -64,7 +65,7 @@ def train_command(
     ctx: typer.Context,
     arch: Annotated[
         str, typer.Option("--arch", help="Architecture: ea_transformer* or transformer*.")
-    ] = "ea_transformer",
+    ] = DEFAULTS.arch,
     workdir: WorkdirOption = DEFAULT_WORKDIR,
     save_dir: Annotated[
         Path | None,
@@ -86,7 +87,7 @@ def train_command(
         int | None,
         typer.Option("--patience", help="Stop after N validations without a better best."),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 1,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = DEFAULTS.seed,
     ea_alpha: Annotated[
         float | None, typer.Option("--ea-alpha", help="EA: weight of the previous map.")
     ] = None,
@@ -106,15 +107,15 @@ def train_command(
     ] = None,
     keep_last: Annotated[
         int, typer.Option("--keep-last", help="Keep the last N epoch (and N update) checkpoints.")
-    ] = 10,
+    ] = DEFAULTS.keep_last,
     eval_bleu: Annotated[
         bool,
         typer.Option("--eval-bleu/--no-eval-bleu", help="Pick the best checkpoint on BLEU."),
-    ] = True,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+    ] = DEFAULTS.eval_bleu,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = DEFAULTS.device,
     log_interval: Annotated[
         int, typer.Option("--log-interval", help="Log training statistics every N updates.")
-    ] = 25,
+    ] = DEFAULTS.log_interval,
     threads: Annotated[
         int | None,
         typer.Option("--threads", help="CPU threads for training [default: PyTorch's choice]."),
@@ -122,7 +123,17 @@ def train_command(
     nproc: Annotated[
         int,
         typer.Option("--nproc", help="DDP processes on this machine (one per GPU; CPU: gloo)."),
-    ] = 1,
+    ] = DEFAULTS.nproc,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Train with the settings of this train_config.json or "
+                     "YAML file; options given here override it.", show_default=False),
+    ] = None,
+    print_config: Annotated[
+        bool,
+        typer.Option("--print-config",
+                     help="Print the effective settings as YAML on stdout and exit."),
+    ] = False,
     print_command: Annotated[
         bool,
         typer.Option("--print-command",
@@ -131,23 +142,34 @@ def train_command(
     quiet: QuietOption = False,
 ) -> None:
     """Build the run from the options, train, and report on stderr."""
-    options = TrainOptions(
-        arch=arch, lr=lr, warmup=warmup, max_tokens=max_tokens, dropout=dropout,
-        max_epoch=max_epoch, max_update=max_update, patience=patience, seed=seed,
-        ea_alpha=ea_alpha, ea_beta=ea_beta, ea_kernel_size=ea_kernel_size, ea_chains=ea_chains,
-        save_interval_updates=save_interval_updates, keep_last=keep_last, eval_bleu=eval_bleu,
-        device=device, log_interval=log_interval, threads=threads, nproc=nproc,
-        extra_args=tuple(ctx.args),
-    )
+    given = {name: value for name, value in ctx.params.items() if name in OPTION_FIELDS}
+    if config is not None:
+        from ea_mt.training.config_file import read_options
+
+        given = {**read_options(config), **{
+            name: value for name, value in given.items()
+            if _given_here(ctx, name)
+        }}
+        given["extra_args"] = (*given.get("extra_args", ()), *ctx.args)
+    else:
+        given["extra_args"] = tuple(ctx.args)
+    options = TrainOptions(**given)
     plan = plan_training(workdir, options, save_dir)
     if print_command:
         print(shlex.join(plan.command))
         return
+    if print_config:
+        from ea_mt.training.config_file import dump_options
+
+        print(dump_options(plan.options), end="")
+        return
     console = stderr_console()
     if not quiet:
         action = "Resuming" if plan.resume else "Training"
-        console.print(f"{action} {arch} on {plan.device} in {plan.save_dir} "
-                      f"(log: {plan.log_path})")
+        console.print(f"{action} {plan.options.arch} on {plan.device} in {plan.save_dir} "
+                      f"(log: {plan.log_path})", soft_wrap=True)
+    for note in plan.notes:
+        console.print(f"ea-mt: note: {note}", markup=False, soft_wrap=True)
     display = TrainDisplay(plan, console, quiet)
     try:
         with display:
@@ -157,6 +179,16 @@ def train_command(
                       "command to resume from checkpoint_last.pt.")
         raise typer.Exit(128 + stopped.signum) from None
     console.print(summary(status, plan))
+
+
+OPTION_FIELDS = frozenset(TrainOptions.__dataclass_fields__) - {"extra_args"}
+
+
+def _given_here(ctx: typer.Context, name: str) -> bool:
+    """Whether option ``name`` was given on the command line (or by environment), not
+    left at its default.  By name: typer ships its own copy of click's enum."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name != "DEFAULT"
 
 
 class TrainDisplay:

@@ -1,4 +1,8 @@
-"""The evolving-attention options of a model, read from fairseq's args or config."""
+"""The evolving-attention settings of a model: their only definition and defaults.
+
+Every front end (fairseq's --ea-* arguments, ``ea-mt train``, the benchmarks) resolves the
+settings through :meth:`EAConfig.resolve`, so a default changed here changes everywhere.
+"""
 
 from __future__ import annotations
 
@@ -41,12 +45,33 @@ class EAConfig:
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must lie in [0, 1], got {value}")
 
+    @property
+    def chains_text(self) -> str:
+        """The chains as ``--ea-chains`` writes them, in canonical order ("none" if none)."""
+        return ",".join(name for name in CHAINS if name in self.chains) or "none"
+
+    @classmethod
+    def resolve(
+        cls,
+        alpha: float | None = None,
+        beta: float | None = None,
+        kernel_size: int | None = None,
+        chains: str | list[str] | tuple[str, ...] | None = None,
+    ) -> EAConfig:
+        """The effective settings: each value not given (None) takes its default."""
+        return cls(
+            alpha=DEFAULT_ALPHA if alpha is None else float(alpha),
+            beta=DEFAULT_BETA if beta is None else float(beta),
+            kernel_size=DEFAULT_KERNEL_SIZE if kernel_size is None else int(kernel_size),
+            chains=parse_chains(chains),
+        )
+
     @classmethod
     def from_args(cls, args: Any) -> EAConfig:
         """Read the ``ea_*`` fields of a fairseq argparse Namespace or TransformerConfig."""
-        return cls(
-            alpha=float(getattr(args, "ea_alpha", DEFAULT_ALPHA)),
-            beta=float(getattr(args, "ea_beta", DEFAULT_BETA)),
-            kernel_size=int(getattr(args, "ea_kernel_size", DEFAULT_KERNEL_SIZE)),
-            chains=parse_chains(getattr(args, "ea_chains", None)),
+        return cls.resolve(
+            alpha=getattr(args, "ea_alpha", None),
+            beta=getattr(args, "ea_beta", None),
+            kernel_size=getattr(args, "ea_kernel_size", None),
+            chains=getattr(args, "ea_chains", None),
         )

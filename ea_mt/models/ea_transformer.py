@@ -14,13 +14,7 @@ from fairseq.models import (
 from fairseq.models.transformer import TransformerConfig, TransformerModel
 from fairseq.models.transformer import transformer_legacy as vanilla
 
-from ea_mt.models.config import (
-    CHAINS,
-    DEFAULT_ALPHA,
-    DEFAULT_BETA,
-    DEFAULT_KERNEL_SIZE,
-    EAConfig,
-)
+from ea_mt.models.config import DEFAULT_ALPHA, DEFAULT_BETA, DEFAULT_KERNEL_SIZE, EAConfig
 from ea_mt.models.encoder_decoder import EATransformerDecoder, EATransformerEncoder
 
 logger = logging.getLogger(__name__)
@@ -51,8 +45,7 @@ class EATransformerModel(TransformerModel):
 
     @classmethod
     def build_model(cls, args, task):
-        ea_defaults(args)
-        ea = EAConfig.from_args(args)
+        ea = ea_defaults(args)
         if ea.chains and getattr(args, "checkpoint_activations", False):
             raise ValueError("evolving attention does not support --checkpoint-activations")
         return super().build_model(args, task)
@@ -85,15 +78,13 @@ class EATransformerModel(TransformerModel):
         return result
 
 
-def ea_defaults(args) -> None:
-    """Fill the evolving-attention options a checkpoint or command line left out."""
-    args.ea_alpha = getattr(args, "ea_alpha", None)
-    args.ea_alpha = DEFAULT_ALPHA if args.ea_alpha is None else args.ea_alpha
-    args.ea_beta = getattr(args, "ea_beta", None)
-    args.ea_beta = DEFAULT_BETA if args.ea_beta is None else args.ea_beta
-    args.ea_kernel_size = getattr(args, "ea_kernel_size", None) or DEFAULT_KERNEL_SIZE
-    chains = getattr(args, "ea_chains", None)
-    args.ea_chains = ",".join(CHAINS) if chains is None else chains
+def ea_defaults(args) -> EAConfig:
+    """Write the effective evolving-attention settings into ``args`` (defaults for those a
+    checkpoint or command line left out), so that the saved config holds what was built."""
+    ea = EAConfig.from_args(args)
+    args.ea_alpha, args.ea_beta, args.ea_kernel_size = ea.alpha, ea.beta, ea.kernel_size
+    args.ea_chains = ea.chains_text
+    return ea
 
 
 # fairseq's presets that get an EA twin: ea_<name> has exactly <name>'s dimensions.

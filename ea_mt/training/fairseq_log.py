@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 STATS_SOURCES = ("train_inner", "train", "valid")
 _LOADED = re.compile(r"Loaded checkpoint .* \(epoch (\d+) @ (\d+) updates\)")
+_SAVED = re.compile(r"Saved checkpoint .* \(epoch \d+ @ (\d+) updates")
 _ITERATIONS = re.compile(r"total_num_itrs = (\d+)")
 _ERROR = re.compile(r"^\S*(Error|Exception)\b.*|: error: .*")
 
@@ -39,6 +41,15 @@ def parse(line: str) -> LogLine:
         except (json.JSONDecodeError, AttributeError):
             stats = {}
     return LogLine(source=source, message=message, level=level, stats=stats)
+
+
+def last_saved_update(lines: Iterable[str]) -> int | None:
+    """The update count of the last checkpoint fairseq-train reported saving, if any."""
+    saved = None
+    for line in lines:
+        if (match := _SAVED.search(line)) is not None:
+            saved = int(match.group(1))
+    return saved
 
 
 def _number(value: object) -> float:

@@ -34,44 +34,33 @@ from typing import Any
 
 import ea_mt
 from ea_mt.errors import UserError
+from ea_mt.models.config import EAConfig
 from ea_mt.training import presets, runlock
-from ea_mt.training.fairseq_log import LogLine, TrainStatus, parse
+from ea_mt.training.fairseq_log import LogLine, TrainStatus, last_saved_update, parse
+from ea_mt.training.options import DEVICES, TRAIN_CONFIG_FORMAT, TrainOptions
 from ea_mt.training.safety import die_with_parent
 from ea_mt.workdir import MODEL_FORMAT, WorkDir, read_json, sha256_file, write_json_atomic
 
-TRAIN_CONFIG_FORMAT = "ea-mt-train-config"
-DEVICES = ("auto", "cpu", "cuda")
 EVAL_BLEU_ARGS = {"beam": 4, "max_len_a": 1.2, "max_len_b": 10}
 # Settings that decide the model's shape or data: a resume must not change them.
 RESUME_KEYS = ("arch", "ea_alpha", "ea_beta", "ea_kernel_size", "ea_chains")
+# fairseq-train options that ea-mt sets and relies on (resume, translate, progress):
+# after ``--`` they are refused, with the ea-mt option to use instead (None: ea-mt's own).
+MANAGED_FAIRSEQ_OPTIONS: dict[str, str | None] = {
+    "--arch": "--arch", "-a": "--arch", "--save-dir": "--save-dir", "--seed": "--seed",
+    "--max-update": "--max-update", "--max-epoch": "--max-epoch", "--patience": "--patience",
+    "--lr": "--lr", "--warmup-updates": "--warmup", "--max-tokens": "--max-tokens",
+    "--dropout": "--dropout", "--keep-last-epochs": "--keep-last",
+    "--keep-interval-updates": "--keep-last",
+    "--save-interval-updates": "--save-interval-updates", "--log-interval": "--log-interval",
+    "--ea-alpha": "--ea-alpha", "--ea-beta": "--ea-beta", "--ea-kernel-size": "--ea-kernel-size",
+    "--ea-chains": "--ea-chains", "--cpu": "--device cpu", "--num-workers": None,
+    "--user-dir": None, "--task": None, "--source-lang": None, "-s": None,
+    "--target-lang": None, "-t": None, "--log-format": None, "--eval-bleu": "--eval-bleu",
+    "--best-checkpoint-metric": "--eval-bleu/--no-eval-bleu",
+    "--maximize-best-checkpoint-metric": "--eval-bleu/--no-eval-bleu",
+}
 STOP_WAIT_S = 120  # after forwarding a stop signal, how long fairseq-train may take to save
-
-
-@dataclass(frozen=True)
-class TrainOptions:
-    """What the user asked for; None means "the architecture family's preset"."""
-
-    arch: str
-    lr: float | None = None
-    warmup: int | None = None
-    max_tokens: int | None = None
-    dropout: float | None = None
-    max_epoch: int | None = None
-    max_update: int | None = None
-    patience: int | None = None
-    seed: int = 1
-    ea_alpha: float | None = None
-    ea_beta: float | None = None
-    ea_kernel_size: int | None = None
-    ea_chains: str | None = None
-    save_interval_updates: int | None = None
-    keep_last: int = 10
-    eval_bleu: bool = True
-    device: str = "auto"
-    log_interval: int = 25
-    threads: int | None = None  # CPU threads of fairseq-train; None: PyTorch's default
-    nproc: int = 1  # DDP processes on this machine (torch.distributed.run)
-    extra_args: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -86,6 +75,7 @@ class TrainPlan:
     command: list[str]
     resume: bool = False
     config: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # on resume: what differs from the saved run, and what is kept
 
     @property
     def log_path(self) -> Path:
@@ -124,9 +114,11 @@ def plan_training(workdir: Path, options: TrainOptions, save_dir: Path | None = 
         "prepare_sha256": sha256_file(wd.manifest),
     }
     resume = (save_dir / "checkpoint_last.pt").is_file()
+    notes: tuple[str, ...] = ()
     if resume:
-        _check_resumable(save_dir, config)
+        previous = _check_resumable(save_dir, config)
         check_checkpoint_file(save_dir / "checkpoint_last.pt")
+        notes = _resume_notes(save_dir, previous, effective)
     command = _command(wd, manifest, effective, device, save_dir)
     config["fairseq_command"] = shlex.join(command)
     return TrainPlan(
@@ -138,6 +130,7 @@ def plan_training(workdir: Path, options: TrainOptions, save_dir: Path | None = 
         command=command,
         resume=resume,
         config=config,
+        notes=notes,
     )
 
 
@@ -283,37 +276,35 @@ def _check_options(options: TrainOptions) -> None:
         )
         if value is not None
     ]
+    _check_extra_args(options.extra_args)
     if ea_given and not presets.is_ea(options.arch):
         raise UserError(
             f"{', '.join(ea_given)} only apply to evolving-attention architectures "
             f"(ea_*), not to {options.arch}"
         )
-    if presets.is_ea(options.arch):
-        _check_ea(options)
 
 
-def _check_ea(options: TrainOptions) -> None:
-    from ea_mt.models.config import (
-        DEFAULT_ALPHA,
-        DEFAULT_BETA,
-        DEFAULT_KERNEL_SIZE,
-        EAConfig,
-        parse_chains,
-    )
-
-    try:
-        EAConfig(
-            alpha=DEFAULT_ALPHA if options.ea_alpha is None else options.ea_alpha,
-            beta=DEFAULT_BETA if options.ea_beta is None else options.ea_beta,
-            kernel_size=options.ea_kernel_size or DEFAULT_KERNEL_SIZE,
-            chains=parse_chains(options.ea_chains),
+def _check_extra_args(extra_args: tuple[str, ...]) -> None:
+    """A UserError for a fairseq option after ``--`` that ea-mt itself manages."""
+    for arg in extra_args:
+        flag = arg.split("=", 1)[0]
+        if flag not in MANAGED_FAIRSEQ_OPTIONS:
+            continue
+        ours = MANAGED_FAIRSEQ_OPTIONS[flag]
+        instead = f"use 'ea-mt train {ours}'" if ours else "ea-mt sets it itself"
+        raise UserError(
+            f"{flag} after '--' would bypass ea-mt, which records, resumes and translates "
+            f"with its own setting; {instead}"
         )
-    except ValueError as error:
-        raise UserError(str(error)) from None
 
 
 def _with_preset(options: TrainOptions) -> TrainOptions:
+    """``options`` with every value left to the preset or to the EA defaults filled in."""
     preset = presets.PRESETS[presets.family(options.arch)]
+    if presets.is_ea(options.arch):
+        ea = resolve_ea(options)
+        options = replace(options, ea_alpha=ea.alpha, ea_beta=ea.beta,
+                          ea_kernel_size=ea.kernel_size, ea_chains=ea.chains_text)
     no_limit = options.max_update is None and options.max_epoch is None
     return replace(
         options,
@@ -323,6 +314,15 @@ def _with_preset(options: TrainOptions) -> TrainOptions:
         dropout=preset.dropout if options.dropout is None else options.dropout,
         max_update=preset.max_update if no_limit else options.max_update,
     )
+
+
+def resolve_ea(options: TrainOptions) -> EAConfig:
+    """The effective evolving-attention settings of ``options`` (a UserError if invalid)."""
+    try:
+        return EAConfig.resolve(options.ea_alpha, options.ea_beta, options.ea_kernel_size,
+                                options.ea_chains)
+    except ValueError as error:
+        raise UserError(str(error)) from None
 
 
 def _resolve_device(device: str) -> str:
@@ -348,8 +348,9 @@ def _check_nproc(nproc: int, device: str) -> None:
                             "run at most one process per GPU")
 
 
-def _check_resumable(save_dir: Path, config: dict[str, Any]) -> None:
-    """A UserError unless the checkpoints in ``save_dir`` came from the same model and data."""
+def _check_resumable(save_dir: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """The saved run's effective options; a UserError unless the checkpoints in ``save_dir``
+    came from the same model and data."""
     previous_path = save_dir / "train_config.json"
     if not previous_path.is_file():
         raise UserError(
@@ -357,7 +358,7 @@ def _check_resumable(save_dir: Path, config: dict[str, Any]) -> None:
             "train_config.json); choose another --save-dir"
         )
     previous = read_json(previous_path)
-    old, new = previous.get("options", {}), config["options"]
+    old, new = _effective(previous.get("options", {})), config["options"]
     changed = [key for key in RESUME_KEYS if old.get(key) != new.get(key)]
     if changed:
         was = ", ".join(_as_flag(key, old.get(key)) for key in changed)
@@ -370,6 +371,51 @@ def _check_resumable(save_dir: Path, config: dict[str, Any]) -> None:
             f"the checkpoints in {save_dir} were trained on an earlier preparation "
             "of the data; give the new model another --save-dir"
         )
+    return old
+
+
+def _resume_notes(save_dir: Path, old: dict[str, Any], new: TrainOptions) -> tuple[str, ...]:
+    """What a resumed run should tell: the settings that differ from the saved run (they
+    apply from the resumed update on; model and optimizer state are kept), and a
+    --max-update that the checkpoint has already reached.  New limits (--max-update,
+    --max-epoch) are how a run is continued, so they are not listed as changes."""
+    notes = []
+    changed = [
+        f"{_as_flag(key, old.get(key))} -> {value}"
+        for key, value in asdict(new).items()
+        if key not in (*RESUME_KEYS, "max_update", "max_epoch") and key in old
+        and _comparable(old[key]) != _comparable(value)
+    ]
+    if changed:
+        notes.append(f"changed from the saved run: {'; '.join(changed)}; they apply from the "
+                     "resumed update on, the model, optimizer and data order are kept")
+    log, reached = save_dir / "train.log", None
+    if log.is_file():
+        with log.open(encoding="utf-8", errors="replace") as lines:
+            reached = last_saved_update(lines)
+    if reached is not None and new.max_update is not None and new.max_update <= reached:
+        notes.append(f"checkpoint_last.pt is at update {reached}, --max-update is "
+                     f"{new.max_update}: nothing is left to train; raise --max-update to go on")
+    return tuple(notes)
+
+
+def _comparable(value: object) -> object:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _effective(saved: dict[str, Any]) -> dict[str, Any]:
+    """Saved options with the EA defaults filled in: runs of ea-mt 0.1.0 recorded None for
+    an EA setting the user left at its default."""
+    arch = saved.get("arch")
+    if not (isinstance(arch, str) and presets.is_ea(arch)):
+        return saved
+    try:
+        ea = EAConfig.resolve(saved.get("ea_alpha"), saved.get("ea_beta"),
+                              saved.get("ea_kernel_size"), saved.get("ea_chains"))
+    except (TypeError, ValueError):
+        return saved
+    return {**saved, "ea_alpha": ea.alpha, "ea_beta": ea.beta,
+            "ea_kernel_size": ea.kernel_size, "ea_chains": ea.chains_text}
 
 
 def _as_flag(key: str, value: object) -> str:
