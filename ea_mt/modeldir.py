@@ -103,9 +103,15 @@ def read_model_dir(checkpoint: Path) -> ModelFiles:
 
 
 def _default_checkpoint(folder: Path, origin: str) -> Path:
+    """checkpoint_best.pt, else checkpoint_last.pt; a UserError for either name standing
+    for something that is not a file (a folder, a dangling link): no silent fallback."""
     for name in DEFAULT_CHECKPOINTS:
-        if (folder / name).is_file():
-            return folder / name
+        path = folder / name
+        if path.is_file():
+            return path
+        if path.is_symlink() or path.exists():
+            what = "a dangling symbolic link" if not path.exists() else "not a regular file"
+            raise UserError(f"{path} is {what}; fix or remove it, or pass --checkpoint FILE")
     raise UserError(
         f"{origin}: no checkpoint_best.pt or checkpoint_last.pt in {folder}; "
         "train a model first ('ea-mt train') or pass --checkpoint FILE"
