@@ -31,8 +31,11 @@ QuietOption = Annotated[
 
 
 def stderr_console() -> Console:
-    """A console on the current stderr (looked up at each write, as CliRunner swaps it)."""
-    return Console(stderr=True, highlight=False)
+    """A console on the current stderr (looked up at each write, as CliRunner swaps it).
+
+    Lines are never wrapped by us: a terminal wraps them itself, and a log file or pipe
+    keeps paths and messages whole on one line."""
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def stdout_console() -> Console:
