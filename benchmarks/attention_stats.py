@@ -10,16 +10,14 @@ the previous layer's softmax map and, for EA, the convolution branch's share of 
         [--lines 200] [--out DIR]
 
 MODEL is a model directory (its checkpoint_best.pt, else checkpoint_last.pt) or a
-checkpoint file. Writes results.json and results.md to --out.
+checkpoint file. Writes results.json and results.md to --out (default
+benchmarks/results/attention-stats).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import logging
-import shlex
 import statistics
 import sys
 from collections import defaultdict
@@ -30,6 +28,7 @@ from typing import Any
 
 import torch
 
+from benchmarks.common import RESULTS, command_line, markdown_table, utc_now, write_json
 from ea_mt.decoding.translation import Translator
 from ea_mt.errors import UserError
 from ea_mt.inspection.capture import CHAINS
@@ -95,6 +94,7 @@ def measure(models: dict[str, Translator], src: Path, ref: Path, lines: int) -> 
 
 
 def _summary(values: list[float] | None) -> dict[str, float] | None:
+    """Mean and standard deviation over sentences; None where no sentence has the figure."""
     if not values:
         return None
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
@@ -104,6 +104,7 @@ def _summary(values: list[float] | None) -> dict[str, float] | None:
 def markdown(results: dict[str, Any]) -> str:
     """The results as a Markdown table, with the command, date and models."""
     def cell(value: dict[str, float] | None) -> str:
+        """A mean with three decimals; — when absent."""
         return "—" if value is None else f"{value['mean']:.3f}"
 
     lines = [
@@ -120,30 +121,31 @@ def markdown(results: dict[str, Any]) -> str:
         "from the previous layer's softmax map in nats; conv share = "
         "‖β·ReLU(Conv(M))‖_F / ‖A‖_F (EA layers after the first).",
         "",
-        "| chain | layer | entropy EA | entropy vanilla | JSD prev EA | JSD prev vanilla "
-        "| conv share EA |",
-        "|---|--:|--:|--:|--:|--:|--:|",
     ]
-    for chain, rows in results["chains"].items():
-        for row in rows:
-            stats = ("ea_entropy", "vanilla_entropy", "ea_jsd", "vanilla_jsd", "ea_conv_share")
-            lines.append(f"| {chain} | {row['layer']} | "
-                         + " | ".join(cell(row[s]) for s in stats) + " |")
+    stats = ("ea_entropy", "vanilla_entropy", "ea_jsd", "vanilla_jsd", "ea_conv_share")
+    rows = [[chain, row["layer"], *(cell(row[s]) for s in stats)]
+            for chain, chain_rows in results["chains"].items() for row in chain_rows]
+    lines.append(markdown_table(["chain", "layer", "entropy EA", "entropy vanilla",
+                                 "JSD prev EA", "JSD prev vanilla", "conv share EA"],
+                                rows, right_from=1))
     return "\n".join(lines) + "\n"
 
 
 def parser() -> argparse.ArgumentParser:
+    """The command line."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--ea", type=Path, required=True, help="EA model directory or checkpoint")
     p.add_argument("--vanilla", type=Path, required=True, help="vanilla model dir or checkpoint")
     p.add_argument("--src", type=Path, required=True, help="source sentences, one per line")
     p.add_argument("--ref", type=Path, required=True, help="reference translations")
     p.add_argument("--lines", type=int, default=200, help="sentence pairs to use (first N)")
-    p.add_argument("--out", type=Path, default=Path("benchmarks/results/attention-stats"))
+    p.add_argument("--out", type=Path, default=RESULTS / "attention-stats",
+                   help="results folder (default benchmarks/results/attention-stats)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Load both models, measure, write results.json and results.md."""
     args = parser().parse_args(argv)
     logging.getLogger().setLevel(logging.WARNING)
     torch.set_num_threads(1)
@@ -152,8 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, path in zip(MODELS, (args.ea, args.vanilla), strict=True)
     }
     results = {
-        "command": "python -m benchmarks.attention_stats " + shlex.join(sys.argv[1:]),
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": command_line("benchmarks.attention_stats", argv),
+        "date": utc_now(),
         "models": {
             name: {"path": str(path), "checkpoint": str(models[name].files.checkpoint),
                    "arch": models[name].files.arch}
@@ -166,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         **measure(models, args.src, args.ref, args.lines),
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    write_json(args.out / "results.json", results, indent=1)
     report = markdown(results)
     (args.out / "results.md").write_text(report, encoding="utf-8")
     print(report)

@@ -14,49 +14,60 @@ throughput shows up segment by segment.
 Without ``--model`` a tiny EA model is trained first (``ea_transformer_tiny``, a few
 hundred updates on 2,000 pairs of the bundled sample; about a minute).  Writes
 ``results.json`` and ``results.md`` to ``--out`` (default
-``benchmarks/results/translate-memory-<date>/``).
+``benchmarks/results/translate-memory-<date>/``); the model, input and output live in a
+temporary folder under the repository's git-ignored ``runs/``, removed at the end.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import os
-import platform
 import resource
 import shlex
 import subprocess
-import sys
 import tempfile
 import time
 from itertools import cycle, islice
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO / "data" / "tatoeba-en-de"
+from benchmarks.common import (
+    RUNS,
+    SAMPLE,
+    command_line,
+    dated_folder,
+    ea_mt_command,
+    log,
+    machine_description,
+    markdown_table,
+    process_memory_kib,
+    utc_now,
+    write_json,
+)
+
 TRAIN_PAIRS = 2000
 
 
 def main() -> None:
+    """Train or load the model, translate the generated file, write the report."""
     args = _parser().parse_args()
-    out = args.out or _new_folder(REPO / "benchmarks" / "results" / f"translate-memory-{_today()}")
+    out = args.out or dated_folder("translate-memory")
     out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="ea-mt-translate-memory-") as tmp_name:
+    RUNS.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="translate-memory-", dir=RUNS) as tmp_name:
         tmp = Path(tmp_name)
         model = args.model or train_tiny_model(tmp / "work", args.updates)
         source = tmp / "input.en"
         write_input(source, args.lines)
         command = [
-            str(Path(sys.executable).parent / "ea-mt"), "translate", "--checkpoint", str(model),
+            *ea_mt_command(), "translate", "--checkpoint", str(model),
             "-i", str(source), "-o", str(tmp / "output.de"), "--beam", str(args.beam),
             "--buffer-size", str(args.buffer_size), "--max-len-a", "1.2", "--max-len-b", "10",
             "--threads", "1", "-q",
         ]  # fmt: skip
         result = run_and_watch(command, tmp / "output.de", args.lines, args.segments, args.poll)
     result |= {
-        "command": shlex.join(["python", "-m", "benchmarks.translate_memory", *sys.argv[1:]]),
+        "command": command_line("benchmarks.translate_memory"),
         "translate_command": shlex.join(command[1:]),
         "lines": args.lines,
         "beam": args.beam,
@@ -64,16 +75,17 @@ def main() -> None:
         "buffer_size": args.buffer_size,
         "input": f"{SAMPLE / 'test.en'} (500 short sentences) cycled",
         "model": "trained here: ea_transformer_tiny" if args.model is None else str(args.model),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine_description(),
+        "date": utc_now(),
     }
-    (out / "results.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_json(out / "results.json", result)
     (out / "results.md").write_text(markdown(result), encoding="utf-8")
     print(markdown(result))
-    print(f"wrote {out}/results.json and results.md", file=sys.stderr)
+    log(f"wrote {out}/results.json and results.md")
 
 
 def _parser() -> argparse.ArgumentParser:
+    """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lines", type=int, default=1_000_000, help="Input lines.")
     parser.add_argument("--segments", type=int, default=10, help="Equal slices reported.")
@@ -151,7 +163,9 @@ def run_and_watch(
             "segment": index + 1,
             "lines": f"{previous['lines'] + 1}-{mark['lines']}",
             "seconds": round(seconds, 1),
-            "lines_per_s": round((mark["lines"] - previous["lines"]) / seconds, 1),
+            # two segments ending within one poll: no time measured, no rate
+            "lines_per_s": round((mark["lines"] - previous["lines"]) / seconds, 1)
+            if seconds > 0 else None,
             "rss_mib": mark.get("rss_mib"),
             "hwm_mib": mark.get("hwm_mib"),
         })
@@ -171,6 +185,7 @@ def _first_output(samples: list[dict[str, float]]) -> float:
 
 
 def _count_lines(path: Path, count: int, offset: int) -> tuple[int, int]:
+    """``count`` plus the lines the file gained after ``offset``, and its new end."""
     if not path.exists():
         return count, offset
     with path.open("rb") as f:
@@ -182,44 +197,20 @@ def _count_lines(path: Path, count: int, offset: int) -> tuple[int, int]:
 def _memory(pid: int) -> dict[str, float]:
     """The process's resident (VmRSS) and peak resident (VmHWM) memory in MiB."""
     try:
-        status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+        memory = process_memory_kib(pid)
     except OSError:
         return {}
-    values = {}
-    for line in status.splitlines():
-        key, _, rest = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            values[f"{key[2:].lower()}_mib"] = round(int(rest.split()[0]) / 1024, 1)
-    return values
+    return {f"{key[2:].lower()}_mib": round(kib / 1024, 1) for key, kib in memory.items()}
 
 
 def markdown(result: dict[str, Any]) -> str:
     """The per-segment table and the totals."""
-    lines = [
-        f"{result['output_lines']:,} lines in {result['wall_s']} s; "
-        f"peak RSS {result['peak_rss_mib']} MiB (getrusage of the translate process)",
-        "",
-        "| segment | lines | seconds | lines/s | VmRSS MiB | VmHWM MiB |",
-        "|---|---|---|---|---|---|",
-    ]
-    for row in result["segments"]:
-        lines.append(
-            f"| {row['segment']} | {row['lines']} | {row['seconds']} | {row['lines_per_s']} "
-            f"| {row['rss_mib']} | {row['hwm_mib']} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def _today() -> str:
-    return dt.date.today().isoformat()
-
-
-def _new_folder(base: Path) -> Path:
-    folder, n = base, 1
-    while folder.exists():
-        n += 1
-        folder = base.with_name(f"{base.name}-{n}")
-    return folder
+    keys = ("segment", "lines", "seconds", "lines_per_s", "rss_mib", "hwm_mib")
+    table = markdown_table(["segment", "lines", "seconds", "lines/s", "VmRSS MiB", "VmHWM MiB"],
+                           [[row[key] for key in keys] for row in result["segments"]])
+    return (f"{result['output_lines']:,} lines in {result['wall_s']} s; "
+            f"peak RSS {result['peak_rss_mib']} MiB (getrusage of the translate process)\n\n"
+            f"{table}\n")
 
 
 if __name__ == "__main__":
