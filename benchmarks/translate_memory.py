@@ -44,6 +44,7 @@ from benchmarks.common import (
     utc_now,
     write_json,
 )
+from ea_mt.decoding.options import InputOptions
 
 TRAIN_PAIRS = 2000
 
@@ -90,7 +91,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--lines", type=int, default=1_000_000, help="Input lines.")
     parser.add_argument("--segments", type=int, default=10, help="Equal slices reported.")
     parser.add_argument("--beam", type=int, default=1, help="Beam size (1: greedy).")
-    parser.add_argument("--buffer-size", type=int, default=2000, help="translate --buffer-size")
+    parser.add_argument("--buffer-size", type=int, default=InputOptions.buffer_size,
+                        help="translate --buffer-size")
     parser.add_argument("--model", type=Path, help="Model directory or checkpoint to use.")
     parser.add_argument("--updates", type=int, default=300, help="Updates of the tiny model.")
     parser.add_argument("--poll", type=float, default=0.5, help="Seconds between samples.")

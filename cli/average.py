@@ -10,7 +10,7 @@ import typer
 from ea_mt.cli.app import app
 from ea_mt.cli.options import WorkdirOption
 from ea_mt.cli.progress import QuietOption, reporter, stderr_console
-from ea_mt.training.averaging import AVERAGE_NAME, average_checkpoints, last_checkpoints
+from ea_mt.textio import stdout_errors
 from ea_mt.workdir import DEFAULT_WORKDIR, WorkDir
 
 HELP = (
@@ -39,10 +39,13 @@ def average_command(
     quiet: QuietOption = False,
 ) -> None:
     """Average, then print the new checkpoint's path on stdout."""
+    from ea_mt.training.averaging import AVERAGE_NAME, average_checkpoints, last_checkpoints
+
     folder = save_dir or WorkDir(workdir).checkpoints
     paths = last_checkpoints(folder, last)
     output = average_checkpoints(paths, folder / AVERAGE_NAME, reporter(quiet))
     if not quiet:
         names = ", ".join(path.name for path in paths)
         stderr_console().print(f"Averaged {len(paths)} checkpoints ({names})")
-    typer.echo(str(output))
+    with stdout_errors():
+        typer.echo(str(output))

@@ -52,7 +52,9 @@ def demo_command(
     minutes: Annotated[
         float, typer.Option("--minutes", help="Training time budget in minutes.")
     ] = DemoSettings.minutes,
-    threads: Annotated[int, typer.Option("--threads", help="CPU threads for training.")] = 1,
+    threads: Annotated[
+        int, typer.Option("--threads", help="CPU threads for training and translation.")
+    ] = DemoSettings.threads,
     quiet: QuietOption = False,
 ) -> None:
     """Run the demo and print its results table on stdout."""

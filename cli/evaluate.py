@@ -9,16 +9,7 @@ from typing import Annotated
 import typer
 
 from ea_mt.cli.app import app
-from ea_mt.cli.options import WorkdirOption
-from ea_mt.cli.progress import QuietOption, stderr_console
-from ea_mt.cli.score import (
-    JsonOption,
-    MetricsOption,
-    MoreMetricsArgument,
-    RefOption,
-    print_scores,
-)
-from ea_mt.cli.translate import (
+from ea_mt.cli.options import (
     BatchSizeOption,
     BeamOption,
     BufferSizeOption,
@@ -31,12 +22,20 @@ from ea_mt.cli.translate import (
     MaxTokensOption,
     PrecisionOption,
     ThreadsOption,
-    check_choices,
-    progress_callbacks,
+    WorkdirOption,
 )
-from ea_mt.decoding.evaluation import evaluate
+from ea_mt.cli.progress import QuietOption, stderr_console
+from ea_mt.cli.score import (
+    JsonOption,
+    MetricsOption,
+    MoreMetricsArgument,
+    RefOption,
+    print_scores,
+)
+from ea_mt.cli.translate import progress_callbacks
+from ea_mt.decoding.options import DecodeOptions, InputOptions
 from ea_mt.decoding.scoring import parse_metrics
-from ea_mt.decoding.translation import DecodeOptions, Translator
+from ea_mt.devices import DEFAULT_DEVICE, DEFAULT_PRECISION, set_threads
 from ea_mt.modeldir import resolve_model
 from ea_mt.workdir import DEFAULT_WORKDIR
 
@@ -65,21 +64,25 @@ def evaluate_command(
     checkpoint: CheckpointOption = None,
     metrics: MetricsOption = None,
     more_metrics: MoreMetricsArgument = None,
-    beam: BeamOption = 5,
-    lenpen: LenpenOption = 1.0,
-    max_len_a: MaxLenAOption = 0.0,
-    max_len_b: MaxLenBOption = 200,
-    batch_size: BatchSizeOption = 64,
-    max_tokens: MaxTokensOption = None,
-    buffer_size: BufferSizeOption = 2000,
-    device: DeviceOption = "auto",
-    precision: PrecisionOption = "fp32",
+    beam: BeamOption = DecodeOptions.beam,
+    lenpen: LenpenOption = DecodeOptions.lenpen,
+    max_len_a: MaxLenAOption = DecodeOptions.max_len_a,
+    max_len_b: MaxLenBOption = DecodeOptions.max_len_b,
+    batch_size: BatchSizeOption = DecodeOptions.batch_size,
+    max_tokens: MaxTokensOption = DecodeOptions.max_tokens,
+    buffer_size: BufferSizeOption = InputOptions.buffer_size,
+    device: DeviceOption = DEFAULT_DEVICE,
+    precision: PrecisionOption = DEFAULT_PRECISION,
     threads: ThreadsOption = None,
-    errors: ErrorsOption = "strict",
+    errors: ErrorsOption = InputOptions.errors,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    check_choices(errors=errors, threads=threads)
+    from ea_mt.decoding.evaluation import evaluate
+    from ea_mt.decoding.translation import Translator
+
+    InputOptions(buffer_size=buffer_size, errors=errors).check()
+    set_threads(threads)
     chosen = parse_metrics([*(metrics or []), *(more_metrics or [])])
     options = DecodeOptions(
         beam=beam,

@@ -11,11 +11,10 @@ from rich.table import Table
 from ea_mt.cli.app import app
 from ea_mt.cli.options import WorkdirOption
 from ea_mt.cli.progress import stderr_console
-from ea_mt.decoding.translation import Translator
 from ea_mt.errors import UserError
-from ea_mt.inspection.plots import write_figures
-from ea_mt.inspection.sentence import check_heads, inspect_sentence, pick, report
-from ea_mt.workdir import DEFAULT_WORKDIR, write_json_atomic
+from ea_mt.fileio import check_writable_dir, write_json_atomic
+from ea_mt.textio import stdout_errors
+from ea_mt.workdir import DEFAULT_WORKDIR
 
 DEFAULT_OUT = Path("ea-mt-inspect")
 REPORT_NAME = "attention.json"
@@ -73,8 +72,13 @@ def inspect_command(
         ),
     ] = None,
 ) -> None:
+    from ea_mt.decoding.translation import Translator
+    from ea_mt.inspection.plots import write_figures
+    from ea_mt.inspection.sentence import check_heads, inspect_sentence, report
+
     if compare is not None and not compare.exists():
         raise UserError(f"--compare {compare}: no such file or directory")
+    check_writable_dir(out, "--out")
     translators = [Translator.load(workdir, checkpoint)]
     if compare is not None:
         translators.append(Translator.load(workdir, compare))
@@ -89,12 +93,15 @@ def inspect_command(
                   soft_wrap=True)
     console.print(summary_table(data, head))
     console.print(f"wrote {len(paths)} files to {out}", markup=False, soft_wrap=True)
-    for path in paths:
-        typer.echo(path)
+    with stdout_errors():
+        for path in paths:
+            typer.echo(path)
 
 
 def summary_table(data: dict[str, Any], head: int | None) -> Table:
     """Per model, chain and layer of a report: entropy, JSD from the previous layer, conv share."""
+    from ea_mt.inspection.sentence import pick
+
     which = "mean over heads" if head is None else f"head {head}"
     table = Table(title=f"attention by layer ({which})")
     for column in ("model", "chain", "layer", "entropy", "JSD prev", "conv share"):

@@ -18,6 +18,7 @@ from ea_mt.decoding.scoring import (
     MetricScore,
     score_files,
 )
+from ea_mt.textio import stdout_errors
 
 HELP = (
     "Score translations against one or more references with sacrebleu.\n\n"
@@ -77,10 +78,11 @@ def score_command(
     report = score_files(
         hyp, ref, [*(metrics or []), *(more_metrics or [])], baseline, bootstrap_samples
     )
-    if as_json:
-        typer.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
-    else:
-        print_scores(report.scores)
+    with stdout_errors():
+        if as_json:
+            typer.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+        else:
+            print_scores(report.scores)
 
 
 def print_scores(scores: list[MetricScore]) -> None:

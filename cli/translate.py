@@ -8,28 +8,36 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import torch
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from ea_mt.cli.app import app
-from ea_mt.cli.options import WorkdirOption
-from ea_mt.cli.progress import QuietOption, stderr_console
-from ea_mt.decoding.alignment import check_layer
-from ea_mt.decoding.translation import (
-    DEVICES,
-    PRECISIONS,
-    DecodeOptions,
-    TranslationStats,
-    Translator,
-    translate_file,
+from ea_mt.cli.options import (
+    BatchSizeOption,
+    BeamOption,
+    BufferSizeOption,
+    CheckpointOption,
+    DeviceOption,
+    ErrorsOption,
+    LenpenOption,
+    MaxLenAOption,
+    MaxLenBOption,
+    MaxTokensOption,
+    PrecisionOption,
+    ThreadsOption,
+    WorkdirOption,
 )
+from ea_mt.cli.progress import QuietOption, stderr_console
+from ea_mt.decoding.options import DecodeOptions, InputOptions
+from ea_mt.devices import DEFAULT_DEVICE, DEFAULT_PRECISION, set_threads
 from ea_mt.errors import UserError
 from ea_mt.modeldir import resolve_model
-from ea_mt.textio import ERROR_MODES
 from ea_mt.workdir import DEFAULT_WORKDIR
+
+if TYPE_CHECKING:
+    from ea_mt.decoding.translation import TranslationStats
 
 HELP = (
     "Translate raw text with a trained model: one detokenised translation per input line.\n\n"
@@ -60,53 +68,11 @@ EXAMPLES = (
     "ea-mt translate -i test.en --print-alignment --alignment-layer 1"
 )
 
-CheckpointOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--checkpoint",
-        help="Checkpoint file, or a model directory (default: checkpoint_best.pt, "
-        "else checkpoint_last.pt, in WORKDIR/checkpoints).",
-    ),
-]
 SrcOption = Annotated[
     str | None, typer.Option("--src", help="Source language; checked against the model.")
 ]
 TgtOption = Annotated[
     str | None, typer.Option("--tgt", help="Target language; checked against the model.")
-]
-BeamOption = Annotated[int, typer.Option("--beam", help="Beam size.")]
-LenpenOption = Annotated[
-    float, typer.Option("--lenpen", help="Length penalty (>1 favours longer output).")
-]
-MaxLenAOption = Annotated[
-    float,
-    typer.Option(
-        "--max-len-a",
-        help="Output length limit a*source_length+b (source_length: the longest in the batch).",
-    ),
-]
-MaxLenBOption = Annotated[int, typer.Option("--max-len-b", help="See --max-len-a.")]
-BatchSizeOption = Annotated[int, typer.Option("--batch-size", help="Sentences per batch.")]
-MaxTokensOption = Annotated[
-    int | None,
-    typer.Option("--max-tokens", help="Also cap a batch at this many (padded) source pieces."),
-]
-BufferSizeOption = Annotated[
-    int, typer.Option("--buffer-size", help="Lines read, sorted and translated at a time.")
-]
-DeviceOption = Annotated[
-    str, typer.Option("--device", help=f"One of {', '.join(DEVICES)} (auto: CUDA if present).")
-]
-PrecisionOption = Annotated[
-    str, typer.Option("--precision", help=f"One of {', '.join(PRECISIONS)}; half needs CUDA.")
-]
-ThreadsOption = Annotated[
-    int | None,
-    typer.Option(
-        "--threads",
-        help="CPU threads for torch (default: torch's own). On a busy machine --threads 1 "
-        "can be several times faster.",
-    ),
 ]
 PrintAlignmentOption = Annotated[
     bool,
@@ -117,12 +83,6 @@ AlignmentLayerOption = Annotated[
     typer.Option(
         "--alignment-layer",
         help="Decoder layer, from 0, whose cross attention aligns (default: the last).",
-    ),
-]
-ErrorsOption = Annotated[
-    str,
-    typer.Option(
-        "--errors", help="Invalid UTF-8 input: strict (stop with the line number) or replace."
     ),
 ]
 
@@ -139,30 +99,34 @@ def translate_command(
     checkpoint: CheckpointOption = None,
     src: SrcOption = None,
     tgt: TgtOption = None,
-    beam: BeamOption = 5,
-    lenpen: LenpenOption = 1.0,
+    beam: BeamOption = DecodeOptions.beam,
+    lenpen: LenpenOption = DecodeOptions.lenpen,
     nbest: Annotated[
         int | None,
         typer.Option("--nbest", help="Write the N best hypotheses per line as TSV (see above)."),
     ] = None,
     print_alignment: PrintAlignmentOption = False,
     alignment_layer: AlignmentLayerOption = None,
-    max_len_a: MaxLenAOption = 0.0,
-    max_len_b: MaxLenBOption = 200,
-    batch_size: BatchSizeOption = 64,
-    max_tokens: MaxTokensOption = None,
-    buffer_size: BufferSizeOption = 2000,
-    device: DeviceOption = "auto",
-    precision: PrecisionOption = "fp32",
+    max_len_a: MaxLenAOption = DecodeOptions.max_len_a,
+    max_len_b: MaxLenBOption = DecodeOptions.max_len_b,
+    batch_size: BatchSizeOption = DecodeOptions.batch_size,
+    max_tokens: MaxTokensOption = DecodeOptions.max_tokens,
+    buffer_size: BufferSizeOption = InputOptions.buffer_size,
+    device: DeviceOption = DEFAULT_DEVICE,
+    precision: PrecisionOption = DEFAULT_PRECISION,
     threads: ThreadsOption = None,
-    errors: ErrorsOption = "strict",
+    errors: ErrorsOption = InputOptions.errors,
     quiet: QuietOption = False,
 ) -> None:
-    check_choices(errors=errors, threads=threads)
+    from ea_mt.decoding.alignment import check_layer
+    from ea_mt.decoding.translation import Translator, translate_file
+
+    InputOptions(buffer_size=buffer_size, errors=errors).check()
+    set_threads(threads)
     options = DecodeOptions(
         beam=beam,
         lenpen=lenpen,
-        nbest=1 if nbest is None else nbest,
+        nbest=DecodeOptions.nbest if nbest is None else nbest,
         max_len_a=max_len_a,
         max_len_b=max_len_b,
         batch_size=batch_size,
@@ -188,16 +152,6 @@ def translate_command(
         )
     if not quiet:
         stderr_console().print(summary(stats), soft_wrap=True)
-
-
-def check_choices(errors: str, threads: int | None) -> None:
-    """Check --errors and apply --threads (shared with evaluate)."""
-    if errors not in ERROR_MODES:
-        raise UserError(f"--errors must be one of {', '.join(ERROR_MODES)}, not {errors!r}")
-    if threads is not None:
-        if threads < 1:
-            raise UserError(f"--threads must be at least 1, not {threads}")
-        torch.set_num_threads(threads)
 
 
 def summary(stats: TranslationStats) -> str:

@@ -2,23 +2,14 @@
 
 Importing this package registers the ``ea_transformer`` model and its architectures
 with fairseq, and allow-lists the types fairseq checkpoints hold for torch's
-``weights_only`` loader.  fairseq's ``--user-dir`` may import it a second time under
-another module name; registration is idempotent.
+``weights_only`` loader: at once where fairseq and torch are already imported (fairseq's
+``--user-dir``), else as soon as they are (:mod:`ea_mt.registration`), so that commands
+which load no model start without them.  fairseq's ``--user-dir`` may import the package
+a second time under another module name; registration is idempotent.
 """
 
-import logging
+from ea_mt import registration as _registration
 
 __version__ = "0.1.0"
 
-# Some fairseq modules call logging.basicConfig (one at DEBUG level) when imported, which
-# would configure the application's root logger.  While a handler is present those calls
-# do nothing, so fairseq is imported with a placeholder one.
-_import_guard = logging.NullHandler()
-logging.getLogger().addHandler(_import_guard)
-try:
-    from ea_mt import checkpoint_safety as _checkpoint_safety
-    from ea_mt import models  # noqa: F401  (registers the architectures)
-finally:
-    logging.getLogger().removeHandler(_import_guard)
-
-_checkpoint_safety.allow_fairseq_checkpoint_types()
+_registration.install()

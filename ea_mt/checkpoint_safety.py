@@ -11,6 +11,9 @@ the plain-data types that fairseq checkpoints hold, found by saving real ones:
   ``--eval-bleu`` keeps in ``extra_state["metrics"]``: int64, or float64 after the
   all-reduce of a multi-GPU run.  ``numpy.core.multiarray._reconstruct`` is the name
   numpy 1.x wrote, ``numpy._core.multiarray._reconstruct`` the one numpy 2 writes.
+
+Importing this module allow-lists them (``import ea_mt`` imports it as soon as torch is
+imported); :func:`load_checkpoint` makes sure of it again.
 """
 
 from __future__ import annotations
@@ -50,6 +53,9 @@ def allow_fairseq_checkpoint_types() -> None:
     ``--user-dir`` imports ea_mt a second time) changes nothing.
     """
     torch.serialization.add_safe_globals(SAFE_GLOBALS)
+
+
+allow_fairseq_checkpoint_types()
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

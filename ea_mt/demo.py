@@ -10,19 +10,27 @@ converged, and the mean of its last checkpoints scored 1.5-5 BLEU below the best
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import ea_mt
 from ea_mt.data.prepare import PrepareRequest, prepare
 from ea_mt.data.spm import SpmSettings
+from ea_mt.decoding.options import DecodeOptions
 from ea_mt.decoding.scoring import score_files
-from ea_mt.errors import UserError
+from ea_mt.devices import torch_threads
+from ea_mt.errors import UserError, check_finite
 from ea_mt.reporting import Reporter, SilentReporter
 from ea_mt.training.fairseq_log import LogLine, TrainStatus
-from ea_mt.training.train import TrainOptions, TrainPlan, plan_training, run_training
+from ea_mt.training.train import (
+    EVAL_BLEU_ARGS,
+    TrainOptions,
+    TrainPlan,
+    plan_training,
+    run_training,
+)
 
 DEFAULT_DEMO_WORKDIR = Path("ea-mt-demo")
 SAMPLE_NAME = "tatoeba-en-de"
@@ -39,7 +47,10 @@ MODEL_SIZE = (
 )
 MODEL_DESCRIPTION = "128-dim, 2+2 layers, 4 heads"
 CHECKPOINT_EVERY = 250  # updates; also when valid BLEU is measured
-TEST_BEAM = 5
+# The test set is translated with the default beam, within validation's length limit.
+TEST_DECODING = DecodeOptions(
+    max_len_a=EVAL_BLEU_ARGS["max_len_a"], max_len_b=EVAL_BLEU_ARGS["max_len_b"]
+)
 
 
 def bundled_sample() -> Path:
@@ -56,6 +67,11 @@ class DemoSettings:
     minutes: float = 8.0
     max_update: int = 6000
     threads: int | None = 1
+
+    def __post_init__(self) -> None:
+        check_finite("--minutes", self.minutes)
+        if self.minutes <= 0:
+            raise UserError(f"--minutes must be positive, not {self.minutes}")
 
 
 @dataclass(frozen=True)
@@ -141,7 +157,8 @@ def run_demo(
     result.updates, result.best_valid_bleu = status.num_updates, status.best
     clock = _lap(result, "train", clock)
 
-    with _torch_threads(settings.threads):
+    # as many threads as training: two wait on each other on a busy CPU
+    with torch_threads(settings.threads):
         result.systems.append(_score(plan.save_dir / "checkpoint_best.pt", settings, reporter))
     _lap(result, "translate+score", clock)
     return result
@@ -153,26 +170,12 @@ def _score(checkpoint: Path, settings: DemoSettings, reporter: Reporter) -> Syst
     hypotheses = settings.workdir / f"test.{checkpoint.stem}.{TGT}"
     with reporter.step(f"Translating {settings.data / 'test'}.{SRC} with {checkpoint.name}"):
         translate_file(settings.data / f"test.{SRC}", hypotheses, checkpoint=checkpoint,
-                       beam=TEST_BEAM, max_len_a=1.2, max_len_b=10, warn=reporter.info)
+                       warn=reporter.info, **asdict(TEST_DECODING))
     report = score_files(hypotheses, [settings.data / f"test.{TGT}"], metrics=("bleu", "chrf"))
     scores = {score.metric.lower()[:4]: score for score in report.scores}
     return SystemScore(checkpoint=checkpoint, hypotheses=hypotheses,
                        bleu=scores["bleu"].score, chrf=scores["chrf"].score,
                        bleu_signature=scores["bleu"].signature)
-
-
-@contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
-    """Translate with as many threads as training (two wait on each other on a busy CPU)."""
-    import torch
-
-    previous = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _lap(result: DemoResult, step: str, start: float) -> float:

@@ -1,4 +1,6 @@
-"""The work directory layout shared by every command, and small file helpers for it.
+"""The work directory layout shared by every command, and reading its JSON files.
+
+Files are written through :mod:`ea_mt.fileio`.
 
 ::
 
@@ -12,8 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,35 +73,6 @@ def read_json(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UserError(f"{path} does not hold a JSON object")
     return data
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        replace_atomic(Path(tmp), path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def replace_atomic(tmp: Path, path: Path) -> None:
-    """Move a finished temporary file (mkstemp makes it 0600) over ``path``, umask honoured."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, path)
-
-
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write a JSON object atomically, UTF-8, indented for people to read."""
-    text = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
-    write_atomic(path, text.encode("utf-8"))
 
 
 def sha256_file(path: Path) -> str:

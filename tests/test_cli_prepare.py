@@ -198,4 +198,4 @@ def test_root_help_lists_the_commands_in_pipeline_order() -> None:
     commands = result.stdout.split("Commands")[1]
     listed = re.findall(r"^│ ([a-z]+) ", commands, flags=re.MULTILINE)
     assert listed == ["demo", "prepare", "train", "average", "translate", "score", "evaluate",
-                      "inspect"]
+                      "inspect", "serve"]

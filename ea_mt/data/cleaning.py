@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ea_mt.errors import UserError, check_finite
+
 REASONS = ("empty", "duplicate", "in_valid_or_test", "too_long", "length_ratio")
 REASON_HELP = {
     "empty": "a side is empty",
@@ -25,6 +27,14 @@ class CleaningSettings:
 
     max_tokens_per_sentence: int = 250
     max_ratio: float = 3.0
+
+    def check(self) -> None:
+        """Raise a UserError for limits no pair could meet, or that are not numbers."""
+        if self.max_tokens_per_sentence < 1:
+            raise UserError("--max-tokens-per-sentence must be positive")
+        check_finite("--max-ratio", self.max_ratio)
+        if self.max_ratio < 1:
+            raise UserError("--max-ratio must be at least 1")
 
 
 def normalize(line: str) -> str:

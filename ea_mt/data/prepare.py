@@ -24,8 +24,9 @@ from ea_mt.data import spm
 from ea_mt.data.cleaning import REASONS, CleaningSettings, TextFilter, length_reason, normalize
 from ea_mt.data.corpus import TextFile, read_lines, scan_parallel
 from ea_mt.errors import UserError
+from ea_mt.fileio import check_writable_dir, write_atomic, write_json_atomic
 from ea_mt.reporting import Reporter, SilentReporter
-from ea_mt.workdir import PREPARE_FORMAT, WorkDir, write_atomic, write_json_atomic
+from ea_mt.workdir import PREPARE_FORMAT, WorkDir
 
 LANG_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 COMPARED_KEYS = ("src", "tgt", "spm", "cleaning", "splits", "inputs")
@@ -87,6 +88,7 @@ def prepare(request: PrepareRequest, reporter: Reporter | None = None) -> Prepar
                 "or choose another --workdir"
             )
 
+    check_writable_dir(workdir.root, "--workdir")
     reasons = _text_filter(files, request, reporter)
     kept = reasons.count(0)
     if kept == 0:
@@ -96,6 +98,18 @@ def prepare(request: PrepareRequest, reporter: Reporter | None = None) -> Prepar
         model = spm.train_spm(_kept_sentences(files["train"], reasons), request.spm, WORKERS)
 
     # Nothing is written before this point.
+    try:
+        manifest = _write(request, workdir, files, reasons, model, wanted, reporter)
+    except OSError as error:  # a full disk, say; the manifest is not written
+        raise UserError(f"cannot write into {workdir.root}: {error.strerror or error}") from None
+    return PrepareResult(manifest=manifest, up_to_date=False)
+
+
+def _write(request: PrepareRequest, workdir: WorkDir,
+           files: dict[str, tuple[TextFile, TextFile]], reasons: bytearray, model: bytes,
+           wanted: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
+    """Write the SentencePiece model, the encoded and binarised splits, then the manifest."""
+    splits = request.splits()
     workdir.manifest.unlink(missing_ok=True)
     workdir.root.mkdir(parents=True, exist_ok=True)
     sp = spm.processor(model)
@@ -126,7 +140,7 @@ def prepare(request: PrepareRequest, reporter: Reporter | None = None) -> Prepar
         "ea_mt_version": ea_mt.__version__,
     }
     write_json_atomic(workdir.manifest, manifest)
-    return PrepareResult(manifest=manifest, up_to_date=False)
+    return manifest
 
 
 def _check_settings(request: PrepareRequest) -> None:
@@ -139,10 +153,7 @@ def _check_settings(request: PrepareRequest) -> None:
         raise UserError(f"--spm-type must be one of {', '.join(spm.SPM_TYPES)}")
     if request.spm.vocab_size < 1:
         raise UserError("--vocab-size must be positive")
-    if request.cleaning.max_tokens_per_sentence < 1:
-        raise UserError("--max-tokens-per-sentence must be positive")
-    if request.cleaning.max_ratio < 1:
-        raise UserError("--max-ratio must be at least 1")
+    request.cleaning.check()
     if len(set(request.splits().values())) < len(request.splits()):
         raise UserError("the same prefix is given for two splits; train, valid and each "
                         "test set must be different files")

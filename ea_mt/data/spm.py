@@ -13,6 +13,7 @@ import sentencepiece as spm
 from ea_mt.errors import UserError
 
 SPM_TYPES = ("unigram", "bpe")
+META_PIECES = 3  # <unk>, <s>, </s>: SentencePiece fails without room for them
 ENCODE_BATCH = 10_000
 T = TypeVar("T")
 
@@ -31,7 +32,8 @@ def train_spm(sentences: Iterable[str], settings: SpmSettings, threads: int = 2)
     """Train a SentencePiece model on ``sentences``; the serialized model.
 
     SentencePiece's own errors (vocabulary too large or too small for the data)
-    become one-line UserErrors.
+    become one-line UserErrors.  A size below :data:`META_PIECES` is tried at that size,
+    so the error can say how many pieces the data needs.
     """
     model = io.BytesIO()
     try:
@@ -39,7 +41,7 @@ def train_spm(sentences: Iterable[str], settings: SpmSettings, threads: int = 2)
             sentence_iterator=iter(sentences),
             model_writer=model,
             model_type=settings.type,
-            vocab_size=settings.vocab_size,
+            vocab_size=max(settings.vocab_size, META_PIECES),
             character_coverage=settings.character_coverage,
             input_sentence_size=settings.input_sentence_size,
             shuffle_input_sentence=True,
@@ -62,8 +64,9 @@ def _explain(message: str, vocab_size: int) -> str:
     too_low = re.search(r"smaller than required_chars\. (\d+) vs (\d+)", message)
     if too_low:
         return (
-            f"--vocab-size {vocab_size} is too small: the training data needs "
-            f"{too_low.group(2)} pieces for its characters alone; pass a larger --vocab-size"
+            f"--vocab-size {vocab_size} is too small: the training data needs at least "
+            f"{too_low.group(2)} pieces (one per character, and <unk>, <s>, </s>); "
+            "pass a larger --vocab-size"
         )
     detail = re.sub(r"^.*?\] ", "", message.strip().splitlines()[-1])
     return f"SentencePiece training failed: {detail}"

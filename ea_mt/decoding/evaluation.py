@@ -8,18 +8,19 @@ without its ``.SRC`` suffix: ``test.en`` evaluated with ``checkpoint_best.pt`` g
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ea_mt.decoding.options import InputOptions
 from ea_mt.decoding.scoring import DEFAULT_METRICS, MetricScore, score_files
 from ea_mt.decoding.translation import Translator, translate_file
 from ea_mt.errors import UserError
+from ea_mt.fileio import write_json_atomic
 from ea_mt.textio import STDIO, open_input
-from ea_mt.workdir import sha256_file, write_json_atomic
+from ea_mt.workdir import sha256_file
 
 REPORT_FORMAT = "ea-mt-eval"
 
@@ -47,8 +48,8 @@ def evaluate(
     translator: Translator,
     metrics: Sequence[str] = DEFAULT_METRICS,
     *,
-    buffer_size: int = 2000,
-    errors: str = "strict",
+    buffer_size: int = InputOptions.buffer_size,
+    errors: str = InputOptions.errors,
     warn: Callable[[str], None] | None = None,
     on_lines: Callable[[int], None] | None = None,
 ) -> Evaluation:
@@ -59,17 +60,15 @@ def evaluate(
         raise UserError("--src must be a file: evaluate reads it twice")
     _check_line_counts(src, refs)
     hyp_path, report_path = output_paths(translator, src)
-    partial = hyp_path.with_name(hyp_path.name + ".partial")
-    stats = translate_file(
+    stats = translate_file(  # replaces hyp_path only once every line is translated
         src,
-        partial,
+        hyp_path,
         translator=translator,
         buffer_size=buffer_size,
         errors=errors,
         warn=warn,
         on_lines=on_lines,
     )
-    os.replace(partial, hyp_path)
     start = time.perf_counter()
     scored = score_files(hyp_path, refs, metrics)
     report = {

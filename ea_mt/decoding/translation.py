@@ -22,45 +22,14 @@ import torch
 
 from ea_mt.checkpoint_safety import load_checkpoint
 from ea_mt.decoding.hypotheses import Hypothesis, LineResult
+from ea_mt.decoding.options import DecodeOptions, InputOptions
+from ea_mt.devices import DEFAULT_DEVICE, DEFAULT_PRECISION, torch_device, torch_dtype
 from ea_mt.errors import UserError
 from ea_mt.modeldir import ModelFiles, resolve_model
-from ea_mt.textio import input_name, iter_lines, open_input, open_output, same_file
+from ea_mt.textio import check_distinct, input_name, iter_lines, open_input, open_output
 from ea_mt.workdir import DEFAULT_WORKDIR
 
-DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("fp32", "fp16", "bf16")
-_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 _LISTED_LINES = 10  # line numbers named in one warning
-
-
-@dataclass(frozen=True)
-class DecodeOptions:
-    """Beam search and batching settings."""
-
-    beam: int = 5
-    lenpen: float = 1.0
-    nbest: int = 1
-    max_len_a: float = 0.0
-    max_len_b: int = 200
-    batch_size: int = 64
-    max_tokens: int | None = None
-
-    def check(self) -> None:
-        """Raise a UserError for settings beam search cannot run with."""
-        for name, value in (
-            ("beam", self.beam),
-            ("nbest", self.nbest),
-            ("batch-size", self.batch_size),
-        ):
-            if value < 1:
-                raise UserError(f"--{name} must be at least 1, not {value}")
-        if self.nbest > self.beam:
-            raise UserError(f"--nbest {self.nbest} is larger than --beam {self.beam}")
-        if self.max_len_a < 0 or self.max_len_b < 1:
-            raise UserError("--max-len-a must be >= 0 and --max-len-b >= 1")
-        if self.max_tokens is not None and self.max_tokens < 1:
-            raise UserError(f"--max-tokens must be at least 1, not {self.max_tokens}")
-
 
 # Every character str.splitlines() breaks at, so no reader sees more lines than inputs.
 _LINE_BREAKS = str.maketrans(dict.fromkeys("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029", " "))
@@ -72,19 +41,19 @@ class Translator:
     def __init__(
         self,
         files: ModelFiles,
-        options: DecodeOptions = DecodeOptions(),
-        device: str = "auto",
-        precision: str = "fp32",
+        options: DecodeOptions = DecodeOptions(),  # noqa: B008  (frozen: shared safely)
+        device: str = DEFAULT_DEVICE,
+        precision: str = DEFAULT_PRECISION,
     ) -> None:
         options.check()
         start = time.perf_counter()
         self.files = files
         self.options = options
-        self.device = _pick_device(device, precision)
+        self.device = torch_device(device, precision)
         self.precision = precision
         self.sp = _load_spm(files.spm_model)
         self.model, self.task = _load_model(files)
-        self.model.to(device=self.device, dtype=_DTYPES[precision]).eval()
+        self.model.to(device=self.device, dtype=torch_dtype(precision)).eval()
         self.src_dict = self.task.source_dictionary
         self.tgt_dict = self.task.target_dictionary
         self.generator = self._build_generator()
@@ -98,8 +67,8 @@ class Translator:
         checkpoint: Path | str | None = None,
         src: str | None = None,
         tgt: str | None = None,
-        device: str = "auto",
-        precision: str = "fp32",
+        device: str = DEFAULT_DEVICE,
+        precision: str = DEFAULT_PRECISION,
         **options: Any,
     ) -> Translator:
         """Resolve ``workdir``/``checkpoint`` and load the model; ``options`` are DecodeOptions."""
@@ -252,7 +221,7 @@ def translate_stream(
     lines: Iterable[str],
     sink: BinaryIO,
     *,
-    buffer_size: int = 2000,
+    buffer_size: int = InputOptions.buffer_size,
     nbest_tsv: bool = False,
     alignment_layer: int | None = None,
     warn: Callable[[str], None] | None = None,
@@ -267,8 +236,7 @@ def translate_stream(
     :mod:`ea_mt.decoding.alignment`), or in TSV by a fifth column.  ``warn`` receives warnings about
     truncated sources, hypotheses cut at the maximum length and empty translations.
     """
-    if buffer_size < 1:
-        raise UserError(f"--buffer-size must be at least 1, not {buffer_size}")
+    InputOptions(buffer_size=buffer_size).check()
     warn = warn or _warn_stderr
     stats = TranslationStats()
     start = time.perf_counter()
@@ -291,8 +259,8 @@ def translate_file(
     translator: Translator | None = None,
     workdir: Path | str = DEFAULT_WORKDIR,
     checkpoint: Path | str | None = None,
-    buffer_size: int = 2000,
-    errors: str = "strict",
+    buffer_size: int = InputOptions.buffer_size,
+    errors: str = InputOptions.errors,
     nbest_tsv: bool = False,
     alignment_layer: int | None = None,
     warn: Callable[[str], None] | None = None,
@@ -302,10 +270,10 @@ def translate_file(
     """Translate a file (None or ``-``: stdin) into a file (None or ``-``: stdout).
 
     Uses ``translator`` if given, else loads the model of ``workdir``/``checkpoint``
-    with ``options`` (DecodeOptions fields, ``device``, ``precision``).
+    with ``options`` (DecodeOptions fields, ``device``, ``precision``).  An output file is
+    replaced only once the whole translation succeeded, and never when it is the input.
     """
-    if same_file(input_path, output_path):
-        raise UserError(f"{output_path} is both input and output: it would be emptied unread")
+    check_distinct(input_path, output_path)
     translator = translator or Translator.load(workdir, checkpoint, **options)
     with open_input(input_path) as source, open_output(output_path) as sink:
         return translate_stream(
@@ -378,20 +346,6 @@ def _lines(numbers: list[int]) -> str:
 
 def _warn_stderr(message: str) -> None:
     print(f"ea-mt: warning: {message}", file=sys.stderr, flush=True)
-
-
-def _pick_device(device: str, precision: str) -> torch.device:
-    if device not in DEVICES:
-        raise UserError(f"--device must be one of {', '.join(DEVICES)}, not {device!r}")
-    if precision not in PRECISIONS:
-        raise UserError(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
-    cuda = torch.cuda.is_available()
-    if device == "cuda" and not cuda:
-        raise UserError("--device cuda: no CUDA device is available here; use --device cpu")
-    chosen = torch.device("cuda" if device == "cuda" or (device == "auto" and cuda) else "cpu")
-    if precision != "fp32" and chosen.type != "cuda":
-        raise UserError(f"--precision {precision} needs a CUDA device; use fp32 on CPU")
-    return chosen
 
 
 def _load_spm(path: Path) -> spm.SentencePieceProcessor:

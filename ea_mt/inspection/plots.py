@@ -16,6 +16,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from ea_mt.fileio import atomic_file, write_error
 from ea_mt.inspection.capture import CHAINS, Maps, blocked_cells
 from ea_mt.inspection.sentence import Inspection, ModelMaps
 
@@ -125,8 +126,7 @@ def write_figures(
     inspection: Inspection, out_dir: Path, head: int | None = None, all_heads: bool = False
 ) -> list[Path]:
     """Write one PNG per chain (``encoder-self.png``...) or, with ``all_heads``, per chain and
-    head (``encoder-self.head0.png``...); return the paths."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    head (``encoder-self.head0.png``...), each atomically; return the paths."""
     paths = []
     for chain in CHAINS:
         layers = inspection.models[0].chains[chain]
@@ -139,6 +139,11 @@ def write_figures(
             suffix = f".head{h}" if all_heads else ""
             path = out_dir / f"{chain.replace('_', '-')}{suffix}.png"
             figure, _ = draw_chain(inspection, chain, h)
-            figure.savefig(path, dpi=min(DPI, MAX_PIXELS / max(figure.get_size_inches())))
+            dpi = min(DPI, MAX_PIXELS / max(figure.get_size_inches()))
+            with atomic_file(path) as out:
+                try:
+                    figure.savefig(out, format="png", dpi=dpi)
+                except OSError as error:
+                    raise write_error(path, error) from None
             paths.append(path)
     return paths

@@ -8,9 +8,7 @@ optimizer state, so translate loads it like any other checkpoint.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +16,8 @@ import torch
 
 from ea_mt.checkpoint_safety import allow_fairseq_checkpoint_types
 from ea_mt.errors import UserError
+from ea_mt.fileio import atomic_file, write_error
 from ea_mt.reporting import Reporter, SilentReporter
-from ea_mt.workdir import replace_atomic
 
 AVERAGE_NAME = "checkpoint_avg.pt"
 _UPDATE_CHECKPOINT = re.compile(r"checkpoint_(\d+)_(\d+)\.pt")
@@ -99,11 +97,8 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 def _save_atomic(state: dict[str, Any], output: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        replace_atomic(Path(tmp), output)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(output) as out:
+        try:
+            torch.save(state, out)
+        except OSError as error:  # a full disk, say: the old file stays
+            raise write_error(output, error) from None

@@ -32,15 +32,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
 import signal
 import sys
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from ea_mt.fileio import copy_atomic
 from ea_mt.training import runlock
 
 logger = logging.getLogger("ea_mt.training.safety")
@@ -90,22 +89,6 @@ def stop_signal() -> int | None:
     return _stop.signum
 
 
-def atomic_copy(src: str, dst: str) -> None:
-    """Copy ``src`` to ``dst`` through a synced temporary file and a rename."""
-    folder = os.path.dirname(os.path.abspath(dst))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(dst)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as source:
-            shutil.copyfileobj(source, out, 1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, os.stat(src).st_mode & 0o777)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def parameters_sha256(state: Mapping[str, Any]) -> str:
     """SHA-256 over a state dict's names and tensor bytes, in order."""
     import torch
@@ -128,7 +111,7 @@ def _atomic_checkpoint_copies() -> None:
                 return PathManager.copy(src_path, dst_path, overwrite)
             if not overwrite and os.path.exists(dst_path):
                 return False
-            atomic_copy(src_path, dst_path)
+            copy_atomic(src_path, dst_path)
             return True
 
     checkpoint_utils.PathManager = AtomicCopyPathManager
