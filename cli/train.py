@@ -13,7 +13,7 @@ from rich.live import Live
 from rich.text import Text
 
 from ea_mt.cli.app import app
-from ea_mt.cli.options import WorkdirOption
+from ea_mt.cli.options import DeviceOption, ThreadsOption, WorkdirOption
 from ea_mt.cli.progress import QuietOption, stderr_console
 from ea_mt.training.fairseq_log import LogLine, TrainStatus
 from ea_mt.training.options import TrainOptions
@@ -101,6 +101,11 @@ def train_command(
         str | None,
         typer.Option("--ea-chains", help="EA: chains that evolve, of encoder,decoder,cross."),
     ] = None,
+    ea_ramp_updates: Annotated[
+        int | None,
+        typer.Option("--ea-ramp-updates",
+                     help="EA: raise α and β from 0 over the first N updates (0: off)."),
+    ] = None,
     save_interval_updates: Annotated[
         int | None,
         typer.Option("--save-interval-updates", help="Also validate and save every N updates."),
@@ -112,14 +117,11 @@ def train_command(
         bool,
         typer.Option("--eval-bleu/--no-eval-bleu", help="Pick the best checkpoint on BLEU."),
     ] = DEFAULTS.eval_bleu,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = DEFAULTS.device,
+    device: DeviceOption = DEFAULTS.device,
     log_interval: Annotated[
         int, typer.Option("--log-interval", help="Log training statistics every N updates.")
     ] = DEFAULTS.log_interval,
-    threads: Annotated[
-        int | None,
-        typer.Option("--threads", help="CPU threads for training [default: PyTorch's choice]."),
-    ] = None,
+    threads: ThreadsOption = DEFAULTS.threads,
     nproc: Annotated[
         int,
         typer.Option("--nproc", help="DDP processes on this machine (one per GPU; CPU: gloo)."),

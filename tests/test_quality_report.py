@@ -181,3 +181,155 @@ def test_sweep_advice_when_the_defaults_are_best() -> None:
     sweep = {"points": [default, sweep_point(0.3, 0.5, 37.0)], "best": default,
              "default": default, "seed_spread": 0.3}
     assert quality.sweep_advice(sweep) == "Best point: α = 0.5, β = 0.5 (valid BLEU 38.00)."
+
+
+def test_report_keeps_every_evaluated_runs_translations_and_its_references(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from benchmarks.quality.report import keep_hypotheses, reference
+
+    work, out = tmp_path / "work", tmp_path / "out"
+    work.mkdir()
+    ref = work / "test.de"
+    ref.write_text("a b\nc d\n", encoding="utf-8")
+    runs = []
+    for name, splits in (("ea-s1", ("valid", "test")), ("sweep-a0.3-b0.5-s1", ("valid",))):
+        scores = {}
+        for split in splits:
+            hyp = work / f"{name}.{split}.out"
+            hyp.write_text(f"{name} {split}\n", encoding="utf-8")
+            scores[split] = {"hyp": str(hyp), "bleu": 1.0}
+        runs.append({"run": {"name": name}, "scores": scores})
+    runs.append({"run": {"name": "vanilla-s1"},
+                 "scores": {"test": {"hyp": str(work / "gone.hyp"), "bleu": 1.0}}})
+    report = {"runs": runs}
+    keep_hypotheses(report, out)
+    assert sorted(p.name for p in (out / "hyps").iterdir()) == [
+        "ea-s1.test.hyp", "ea-s1.valid.hyp", "sweep-a0.3-b0.5-s1.valid.hyp"]
+    kept = runs[0]["scores"]["test"]["kept_hyp"]
+    assert kept == "hyps/ea-s1.test.hyp"
+    assert (out / kept).read_text(encoding="utf-8") == "ea-s1 test\n"
+    assert "kept_hyp" not in runs[2]["scores"]["test"]  # a file that is gone is said so
+    assert "gone.hyp is gone" in capsys.readouterr().err
+
+    recorded = reference(ref)
+    assert recorded["lines"] == 2 and recorded["absolute"] == str(ref.resolve())
+    assert len(recorded["sha256"]) == 64
+    assert recorded["path"] == str(ref.resolve())  # far from the repository: absolute
+    monkeypatch.setattr("benchmarks.quality.report.REPO", work / "repo")
+    assert reference(ref)["path"] == "../test.de"  # beside it: relative, as ../shared/data
+
+
+DATA = ["--src", "en", "--tgt", "de", "--train", "a/t", "--valid", "a/v", "--test", "a/x"]
+
+
+def upgrade_settings(tmp_path: Path, *more: str) -> quality.Settings:
+    best = tmp_path / "work" / "models" / "vanilla-s1" / "checkpoint_best.pt"
+    best.parent.mkdir(parents=True, exist_ok=True)
+    best.write_bytes(b"")
+    argv = [*DATA, "--workdir", str(tmp_path / "work"), *more]
+    return quality.settings_from(quality.parse_args(argv), argv)
+
+
+def test_upgrade_trains_vanilla_on_and_ea_warm_started_from_the_checkpoint(
+    tmp_path: Path,
+) -> None:
+    settings = upgrade_settings(tmp_path, "--upgrade-from", "--ramp-updates", "400",
+                                "--max-update", "3000", "--patience", "3")
+    start = tmp_path / "work" / "models" / "vanilla-s1" / "checkpoint_best.pt"
+    assert settings.upgrade == quality.Upgrade(start.resolve(), 400)
+    assert settings.profile.seeds == (1,) and settings.out.name == "quality-a-upgrade"
+    runs = quality.plan_upgrade(settings.profile, settings.upgrade)
+    assert [(r.name, r.arch) for r in runs] == [
+        ("continued-s1", "transformer_tiny"), ("warm-ea-s1", "ea_transformer_tiny"),
+        ("warm-ea-ramp400-s1", "ea_transformer_tiny")]
+    for run in runs:
+        args = quality.train_args(run, settings)
+        raw = args[args.index("--"):]
+        assert raw[-2:] == ["--finetune-from-model", str(start.resolve())]
+    ramp = quality.train_args(runs[2], settings)
+    assert ramp[ramp.index("--ea-ramp-updates") + 1] == "400"
+    assert ramp.index("--ea-ramp-updates") < ramp.index("--")  # an ea-mt train option
+    plain = quality.variant_run("vanilla", 1, settings.profile)
+    assert "--finetune-from-model" not in quality.train_args(plain, settings)
+
+    by_path = upgrade_settings(tmp_path, "--upgrade-from", str(start))
+    assert by_path.upgrade == quality.Upgrade(start.resolve(), None)
+    assert len(quality.plan_upgrade(by_path.profile, by_path.upgrade)) == 2
+
+
+@pytest.mark.parametrize(("more", "message"), [
+    (["--upgrade-from", "vanilla-s9"], "no checkpoint"),
+    (["--ramp-updates", "100"], "needs --upgrade-from"),
+    (["--upgrade-from", "--ramp-updates", "0"], "needs --upgrade-from and a positive N"),
+    (["--upgrade-from", "--variants", "ea"], "do not apply to --upgrade-from"),
+    (["--quick", "--profile", "tatoeba"], "--quick is --profile quick"),
+])
+def test_upgrade_and_profile_errors(tmp_path: Path, more: list[str], message: str) -> None:
+    with pytest.raises(SystemExit, match=message):
+        upgrade_settings(tmp_path, *more)
+
+
+def test_tatoeba_profile_has_its_own_budget_workdir_and_report() -> None:
+    argv = [*DATA, "--profile", "tatoeba", "--name", "tatoeba-en-de"]
+    settings = quality.settings_from(quality.parse_args(argv), argv)
+    profile = settings.profile
+    assert profile.name == "tatoeba" and profile.patience == 3 and profile.max_update == 40000
+    options = dict(zip(profile.train_args[::2], profile.train_args[1::2], strict=True))
+    assert options["--save-interval-updates"] == "1000"
+    assert profile.model_args == quality.MULTI30K.model_args
+    assert settings.workdir.name == "tatoeba-en-de.en-de-tatoeba"
+    assert settings.out.name == "quality-tatoeba-en-de-tatoeba"
+    default = quality.settings_from(quality.parse_args(DATA), DATA)
+    assert default.profile == quality.MULTI30K and default.out.name == "quality-a"
+
+
+def test_upgrade_table_weighs_each_run_against_the_start_and_vanilla_continued() -> None:
+    def pair(run: str, against: str, bleu: float, base: float, p: float) -> dict[str, Any]:
+        return {"run": run, "against": against, "scores": [
+            {"metric": name, "score": bleu, "significance": {"baseline_score": base,
+                                                              "p_value": p}}
+            for name in ("BLEU", "chrF2")]}
+
+    runs = [{"run": {"name": name}, "updates": updates,
+             "convergence": {"stopped": "patience"},
+             "scores": {"test": {"bleu": bleu, "chrf": bleu + 20}}}
+            for name, updates, bleu in (("continued-s1", 2500, 37.0), ("warm-ea-s1", 3000, 38.5))]
+    upgrade = {"start": {"checkpoint": "/w/vanilla-s1/checkpoint_best.pt",
+                         "scores": {"test": {"bleu": 36.5, "chrf": 56.5}}},
+               "pairs": [pair("continued-s1", "start", 37.0, 36.5, 0.2),
+                         pair("warm-ea-s1", "start", 38.5, 36.5, 0.001),
+                         pair("warm-ea-s1", "continued-s1", 38.5, 37.0, 0.01)],
+               "ramp_updates": None}
+    text = quality.upgrade_table(upgrade, runs)
+    assert "| start | – | – | 36.50 | 56.50 |  |  |  |  |" in text
+    assert "| continued-s1 | 2500 | patience | 37.00 | 57.00 | +0.50 (0.200) | +0.50 (0.200) " \
+           "| – | – |" in text
+    assert "| warm-ea-s1 | 3000 | patience | 38.50 | 58.50 | +2.00 (0.001) | +2.00 (0.001) " \
+           "| +1.50 (0.010) | +1.50 (0.010) |" in text
+
+
+def test_a_report_folder_of_another_direction_is_refused_before_training(
+    tmp_path: Path,
+) -> None:
+    from benchmarks.quality.report import check_out
+
+    out = tmp_path / "quality-multi30k"
+    out.mkdir()
+    (out / "report.json").write_text(json.dumps(
+        {"data": {"name": "multi30k", "src": "en", "tgt": "de"}}), encoding="utf-8")
+    for src, tgt, upgrade, refused in (("de", "en", [], True), ("en", "de", [], False),
+                                       ("en", "de", ["--upgrade-from"], True)):
+        argv = ["--src", src, "--tgt", tgt, "--train", "multi30k/train", "--valid",
+                "multi30k/valid", "--test", "multi30k/test", "--out", str(out), *upgrade]
+        if upgrade:
+            best = tmp_path / "w" / "models" / "vanilla-s1" / "checkpoint_best.pt"
+            best.parent.mkdir(parents=True, exist_ok=True)
+            best.write_bytes(b"")
+            argv += ["--workdir", str(tmp_path / "w")]
+        settings = quality.settings_from(quality.parse_args(argv), argv)
+        if refused:
+            with pytest.raises(SystemExit, match="holds the report of multi30k en→de"):
+                check_out(settings)
+        else:
+            check_out(settings)

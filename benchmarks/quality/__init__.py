@@ -7,9 +7,10 @@ public CLI as a subprocess (``ea-mt prepare``, ``ea-mt train``, ``ea-mt evaluate
 ``ea-mt score --baseline``), so the same experiment can be repeated by hand on any data.
 
     python -m benchmarks.quality --src en --tgt de --train PREFIX --valid PREFIX \\
-        --test PREFIX [--seeds 1,2] [--variants ea,vanilla,...] \\
-        [--sweep alpha=0.3,0.5,0.7 beta=0.3,0.5,0.7] [--max-update N] [--patience N] \\
-        [--jobs 2] [--quick]
+        --test PREFIX [--profile multi30k|tatoeba|quick] [--seeds 1,2] \\
+        [--variants ea,vanilla,...] [--sweep alpha=0.3,0.5,0.7 beta=0.3,0.5,0.7] \\
+        [--max-update N] [--patience N] [--jobs 2] [--quick] \\
+        [--upgrade-from [vanilla-s1|CHECKPOINT.pt] [--ramp-updates N]]
 
 Variants: ``ea`` and ``vanilla`` (every seed); the ablations ``ea-encoder-only``
 (``--ea-chains encoder``), ``ea-decoder-only`` (``--ea-chains decoder``) and
@@ -32,11 +33,26 @@ Layout. ``--workdir`` (default ``runs/quality/NAME.SRC-TGT``, git-ignored) holds
 record has the same ``ea-mt train`` options; with a higher ``--max-update`` it continues the
 runs (``ea-mt train`` resumes from checkpoint_last.pt); other changes need another
 ``--workdir``. ``--out`` (default ``benchmarks/results/quality-NAME``) receives
-``report.md``, ``report.json`` and ``bleu_per_seed.png``.
+``report.md``, ``report.json``, ``bleu_per_seed.png`` and ``hyps/RUN.SPLIT.hyp``, a copy of
+every evaluated run's translations (the work directory is not kept); ``report.json`` records
+the references (path, lines, SHA-256), so that ``python -m benchmarks.summary`` can recompute
+the paired statistics from the report folder alone.
 
-Profiles. ``multi30k`` (the default) is the model and budget chosen for Multi30k on a
-2-core CPU, see ``MULTI30K``; ``--quick`` is a smoke test: a tiny model, 100 updates,
-the first 2000/200/200 lines of the data, every variant and a two-point sweep.
+Upgrade. ``--upgrade-from SOURCE`` (a checkpoint file, or a run of ``--workdir``; alone:
+``vanilla-s1``) runs the upgrade experiment instead: from that trained vanilla model, vanilla
+trained on (``continued-sN``) and EA warm-started (``warm-ea-sN``, convolutions fresh; with
+``--ramp-updates N`` also ``warm-ea-rampN-sN``, ``ea-mt train --ea-ramp-updates N``), each
+for ``--max-update`` further updates (``--patience`` to convergence) at the first seed,
+scored against the start and EA against vanilla continued (``plan.train_args`` says why both
+restart with ``--finetune-from-model``). Default ``--out``: ``quality-NAME-upgrade``.
+
+Profiles (``--profile``; ``--name`` only names the data set, it never picks one).
+``multi30k`` (the default) is the model and budget chosen for Multi30k on a 2-core CPU, see
+``MULTI30K``; ``tatoeba`` is the same model trained to convergence on Tatoeba's 159k pairs
+(validation every 1000 updates, ``--patience 3``, cap 40000, see ``TATOEBA``); ``--quick``
+(``--profile quick``) is a smoke test: a tiny model, 100 updates, the first 2000/200/200
+lines of the data, every variant and a two-point sweep. A profile other than ``multi30k``
+adds its name to the default work directory and report folder.
 ``--arch-pair EA:VANILLA`` picks other architectures (at their own size unless
 ``--model-args`` gives one); ``--model-args '...'`` replaces the profile's size options
 (raw fairseq-train options, passed after ``--``).
@@ -46,10 +62,22 @@ Time is wall-clock time of ``ea-mt train`` (startup and validations included); w
 vanilla runs of one seed together, so both see the same load.
 """
 
-from benchmarks.quality.experiment import MULTI30K, QUICK, VARIANTS, Profile
-from benchmarks.quality.markdown import convergence_table, sweep_advice, sweep_table
-from benchmarks.quality.options import Settings, parse_args, profile_from, settings_from
-from benchmarks.quality.plan import Run, plan_runs, sweep_grid, train_args, variant_run
+from benchmarks.quality.experiment import MULTI30K, PROFILES, QUICK, TATOEBA, VARIANTS, Profile
+from benchmarks.quality.markdown import (
+    convergence_table,
+    sweep_advice,
+    sweep_table,
+    upgrade_table,
+)
+from benchmarks.quality.options import Settings, Upgrade, parse_args, profile_from, settings_from
+from benchmarks.quality.plan import (
+    Run,
+    plan_runs,
+    plan_upgrade,
+    sweep_grid,
+    train_args,
+    variant_run,
+)
 from benchmarks.quality.plots import plot_bleu_per_seed, plot_valid_curves
 from benchmarks.quality.records import trained_as
 from benchmarks.quality.run import train
@@ -58,9 +86,9 @@ from benchmarks.quality.training_log import convergence, validation_curve
 from ea_mt.models.config import DEFAULT_ALPHA, DEFAULT_BETA  # the sweep's centre
 
 __all__ = [
-    "DEFAULT_ALPHA", "DEFAULT_BETA", "MULTI30K", "QUICK", "VARIANTS", "Profile", "Run",
-    "Settings", "convergence", "convergence_table", "parse_args", "plan_runs",
-    "plot_bleu_per_seed", "plot_valid_curves", "profile_from", "settings_from",
-    "sweep_advice", "sweep_grid", "sweep_summary", "sweep_table", "train", "train_args",
-    "trained_as", "validation_curve", "variant_run",
+    "DEFAULT_ALPHA", "DEFAULT_BETA", "MULTI30K", "PROFILES", "QUICK", "TATOEBA", "VARIANTS",
+    "Profile", "Run", "Settings", "Upgrade", "convergence", "convergence_table", "parse_args",
+    "plan_runs", "plan_upgrade", "plot_bleu_per_seed", "plot_valid_curves", "profile_from",
+    "settings_from", "sweep_advice", "sweep_grid", "sweep_summary", "sweep_table", "train",
+    "train_args", "trained_as", "upgrade_table", "validation_curve", "variant_run",
 ]

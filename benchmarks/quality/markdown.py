@@ -6,7 +6,12 @@ import shlex
 from typing import Any
 
 from benchmarks.common import markdown_table
-from benchmarks.quality.experiment import MAIN_VARIANTS, METRICS, UPDATE_SCHEDULE
+from benchmarks.quality.experiment import (
+    MAIN_VARIANTS,
+    METRICS,
+    UPDATE_SCHEDULE,
+    UPGRADE_VARIANTS,
+)
 from benchmarks.quality.stats import SIGNIFICANT, delta, significance
 from benchmarks.quality.training_log import CONVERGENCE_WINDOW
 from ea_mt.models.config import DEFAULT_ALPHA, DEFAULT_BETA
@@ -15,6 +20,8 @@ from ea_mt.models.config import DEFAULT_ALPHA, DEFAULT_BETA
 def markdown(report: dict[str, Any], plotted: bool, curves_plotted: bool) -> str:
     """The Markdown report."""
     parts = [header(report), runs_table(report["runs"])]
+    if report.get("upgrade"):
+        parts.append(upgrade_table(report["upgrade"], report["runs"]))
     if report["pairs"]:
         parts.append(pairs_table(report["pairs"]))
     if "delta" in report["means"]:
@@ -62,8 +69,21 @@ def header(report: dict[str, Any]) -> str:
         f"during training), `{shlex.join(profile['eval_args'])}`; BLEU `{signatures['bleu']}`, "
         f"chrF `{signatures['chrf']}`; paired bootstrap: `ea-mt score --baseline` "
         "(sacreBLEU's, 1000 resamples, seed 12345)",
+        *kept_line(report),
         "",
     ])
+
+
+def kept_line(report: dict[str, Any]) -> list[str]:
+    """Where the evidence lies: the translations kept with the report, the references."""
+    references = report.get("references")
+    if not references:
+        return []
+    listed = ", ".join(f"{split} `{ref['path']}` ({ref['lines']} lines, SHA-256 "
+                       f"{ref['sha256'][:12]}…)" for split, ref in references.items())
+    return [f"- translations: every evaluated run's, in `hyps/RUN.SPLIT.hyp` "
+            f"(`python -m benchmarks.summary` recomputes the paired statistics from them); "
+            f"references: {listed}"]
 
 
 def runs_table(runs: list[dict[str, Any]]) -> str:
@@ -83,6 +103,36 @@ def runs_table(runs: list[dict[str, Any]]) -> str:
         ["run", "architecture", "seed", "α", "β", "EA chains", "updates", "epochs",
          "train min", "best valid BLEU (training)", "valid BLEU", "valid chrF", "test BLEU",
          "test chrF"], rows) + "\n" + length_note(runs)
+
+
+def upgrade_table(upgrade: dict[str, Any], runs: list[dict[str, Any]]) -> str:
+    """The upgrade experiment: each run's test scores against the starting checkpoint's,
+    and the EA runs' against vanilla continued at their seed."""
+    start = upgrade["start"]["scores"]["test"]
+    blank = [""] * 2 * len(METRICS)
+    rows = [["start", "–", "–", *(fmt(start[m]) for m in METRICS), *blank]]
+    for record in runs:
+        run = record["run"]
+        row: list[object] = [run["name"], record["updates"],
+                             record["convergence"]["stopped"] or "–",
+                             *(fmt(record["scores"]["test"][m]) for m in METRICS)]
+        for against in ("start", "continued"):
+            pair = next((p for p in upgrade["pairs"] if p["run"] == run["name"]
+                         and (p["against"] == "start") == (against == "start")), None)
+            row += ["–" if pair is None else
+                    f"{delta(pair, m):+.2f} ({significance(pair, m)['p_value']:.3f})"
+                    for m in METRICS]
+        rows.append(row)
+    ramp = (f"; the ramp: `--ea-ramp-updates {upgrade['ramp_updates']}`"
+            if upgrade.get("ramp_updates") else "")
+    return ("## Upgrading a trained model, test set\n\n"
+            f"Start: `{upgrade['start']['checkpoint']}`. Each run trains from it with "
+            "`--finetune-from-model` (fresh optimizer and learning-rate schedule; EA's "
+            f"convolutions fresh){ramp}; Δ with its paired bootstrap p-value.\n\n"
+            + markdown_table(["run", "further updates", "stopped", "test BLEU", "test chrF",
+                              "ΔBLEU vs start (p)", "ΔchrF vs start (p)",
+                              "ΔBLEU vs continued (p)", "ΔchrF vs continued (p)"], rows)
+            + "\n")
 
 
 def length_note(runs: list[dict[str, Any]]) -> str:
@@ -180,7 +230,7 @@ def convergence_table(runs: list[dict[str, Any]]) -> str:
             "*stopped*: on `--patience` or at `--max-update`.\n\n"
             + markdown_table(["run", "updates", "stopped", "best at update",
                               f"best gain over the last {window} updates"], rows) + "\n")
-    main = [r for r in runs if r["run"]["variant"] in MAIN_VARIANTS]
+    main = [r for r in runs if r["run"]["variant"] in (*MAIN_VARIANTS, *UPGRADE_VARIANTS)]
     points = sorted({u for r in main for u, _ in r["convergence"]["curve"]})
     bleu = {r["run"]["name"]: dict(r["convergence"]["curve"]) for r in main}
     curve_rows = [[u, *(fmt(bleu[name].get(u)) for name in bleu)] for u in points]

@@ -10,7 +10,18 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import RESULTS, RUNS, command_line, fail
-from benchmarks.quality.experiment import MULTI30K, QUICK, SWEEP_KEYS, VARIANTS, Profile
+from benchmarks.quality.experiment import MULTI30K, PROFILES, QUICK, SWEEP_KEYS, VARIANTS, Profile
+
+UPGRADE_DEFAULT = "vanilla-s1"  # --upgrade-from without a value: that run's best checkpoint
+BEST = "checkpoint_best.pt"
+
+
+@dataclass(frozen=True)
+class Upgrade:
+    """The upgrade experiment: the vanilla checkpoint it starts from, the optional ramp."""
+
+    checkpoint: Path
+    ramp_updates: int | None = None
 
 
 @dataclass(frozen=True)
@@ -27,6 +38,7 @@ class Settings:
     threads: int
     jobs: int
     command: str
+    upgrade: Upgrade | None = None
 
     @property
     def models(self) -> Path:
@@ -45,8 +57,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     for split in ("train", "valid", "test"):
         parser.add_argument(f"--{split}", required=True, type=Path, metavar="PREFIX",
                             help=f"{split} corpus: PREFIX.SRC and PREFIX.TGT, raw text")
+    parser.add_argument("--profile", choices=tuple(PROFILES),
+                        help="model size, training budget and default runs (default "
+                        f"{MULTI30K.name}; see benchmarks/quality/experiment.py)")
     parser.add_argument("--quick", action="store_true",
-                        help="smoke test: tiny model, 100 updates, 2000 training pairs")
+                        help="smoke test: tiny model, 100 updates, 2000 training pairs "
+                        "(--profile quick)")
     parser.add_argument("--seeds", help="comma-separated seeds (default: 1,2)")
     parser.add_argument("--variants", help=f"comma-separated, of {', '.join(VARIANTS)} "
                         "(default: ea,vanilla; --quick: all)")
@@ -63,11 +79,21 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         help="raw fairseq-train options for the model size, replacing the "
                         "profile's (with --arch-pair: none by default); write "
                         "--model-args='--encoder-layers 3 ...'")
-    parser.add_argument("--name", help="data set name (default: the train prefix's folder)")
+    parser.add_argument("--name", help="data set name, which names the default --workdir and "
+                        "--out (default: the train prefix's folder); it does not pick the "
+                        "profile")
     parser.add_argument("--workdir", type=Path,
                         help="prepared data and models (default: runs/quality/NAME.SRC-TGT)")
     parser.add_argument("--out", type=Path,
                         help="report folder (default: benchmarks/results/quality-NAME)")
+    parser.add_argument("--upgrade-from", nargs="?", const=UPGRADE_DEFAULT, metavar="SOURCE",
+                        help="the upgrade experiment instead: from a trained vanilla model "
+                        "(a checkpoint file, or a run of --workdir whose checkpoint_best.pt "
+                        f"it is; default {UPGRADE_DEFAULT}) train vanilla on and EA "
+                        "warm-started, each for --max-update further updates")
+    parser.add_argument("--ramp-updates", type=int, metavar="N",
+                        help="with --upgrade-from: also train EA warm-started with "
+                        "--ea-ramp-updates N (α and β raised from 0 over N updates)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads per model")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained side by side")
     return parser.parse_args(argv)
@@ -82,26 +108,54 @@ def settings_from(args: argparse.Namespace, argv: Sequence[str]) -> Settings:
     if args.threads < 1 or args.jobs < 1:
         fail("--threads and --jobs must be at least 1")
     name = args.name or args.train.resolve().parent.name
-    tag = f"{name}.{args.src}-{args.tgt}" + ("-quick" if args.quick else "")
-    default_out = RESULTS / ("quality-quick" if args.quick else f"quality-{name}")
+    # Each profile its own work directory and report: runs of another profile are not reused.
+    kind = "" if profile.name == MULTI30K.name else f"-{profile.name}"
+    tag = f"{name}.{args.src}-{args.tgt}{kind}"
+    upgraded = "-upgrade" if args.upgrade_from else ""
+    default_out = RESULTS / (f"quality-quick{upgraded}" if profile.name == QUICK.name
+                             else f"quality-{name}{kind}{upgraded}")
+    workdir = (args.workdir or RUNS / "quality" / tag).resolve()
     return Settings(
         src=args.src,
         tgt=args.tgt,
         data={"train": args.train, "valid": args.valid, "test": args.test},
         name=name,
-        workdir=(args.workdir or RUNS / "quality" / tag).resolve(),
+        workdir=workdir,
         out=(args.out or default_out).resolve(),
         profile=profile,
         threads=args.threads,
         jobs=args.jobs,
         command=command_line("benchmarks.quality", argv),
+        upgrade=upgrade_from(args, workdir),
     )
 
 
+def upgrade_from(args: argparse.Namespace, workdir: Path) -> Upgrade | None:
+    """The upgrade experiment's start: a checkpoint file, or a run of the work directory."""
+    if args.ramp_updates is not None and (not args.upgrade_from or args.ramp_updates < 1):
+        fail("--ramp-updates N needs --upgrade-from and a positive N")
+    if not args.upgrade_from:
+        return None
+    if args.variants or args.sweep:
+        fail("--variants and --sweep do not apply to --upgrade-from, which trains its own runs")
+    source = Path(args.upgrade_from)
+    checkpoint = source if source.suffix == ".pt" else workdir / "models" / source / BEST
+    if not checkpoint.is_file():
+        fail(f"--upgrade-from {args.upgrade_from}: no checkpoint {checkpoint} (give a .pt "
+             "file or a trained run of --workdir, e.g. vanilla-s1)")
+    return Upgrade(checkpoint.resolve(), args.ramp_updates)
+
+
 def profile_from(args: argparse.Namespace) -> Profile:
-    """The profile with the command line's changes, checked."""
-    profile = QUICK if args.quick else MULTI30K
+    """The profile with the command line's changes, checked (the upgrade experiment runs
+    at the first seed unless --seeds says otherwise)."""
+    chosen = getattr(args, "profile", None)
+    if args.quick and chosen not in (None, QUICK.name):
+        fail(f"--quick is --profile {QUICK.name}, not --profile {chosen}")
+    profile = QUICK if args.quick else PROFILES[chosen or MULTI30K.name]
     changes: dict[str, Any] = {}
+    if getattr(args, "upgrade_from", None):
+        changes |= {"seeds": profile.seeds[:1], "sweep": ()}
     if args.arch_pair:
         ea, sep, vanilla = args.arch_pair.partition(":")
         if not (sep and ea.startswith("ea_") and vanilla and not vanilla.startswith("ea_")):

@@ -6,7 +6,7 @@ import itertools
 from dataclasses import dataclass, replace
 
 from benchmarks.quality.experiment import MAIN_VARIANTS, UPDATE_SCHEDULE, VARIANTS, Profile
-from benchmarks.quality.options import Settings
+from benchmarks.quality.options import Settings, Upgrade
 from ea_mt.models.config import DEFAULT_ALPHA, DEFAULT_BETA
 
 
@@ -22,6 +22,7 @@ class Run:
     alpha: float | None  # effective EA weights (None for vanilla)
     beta: float | None
     splits: tuple[str, ...]  # evaluated sets: ("valid", "test") or, in the sweep, ("valid",)
+    init: str | None = None  # the upgrade experiment: the checkpoint it starts from
 
 
 def plan_runs(profile: Profile) -> list[Run]:
@@ -69,9 +70,42 @@ def sweep_run(alpha: float, beta: float, seed: int, profile: Profile) -> Run:
                ("--ea-alpha", f"{alpha:g}", "--ea-beta", f"{beta:g}"), alpha, beta, ("valid",))
 
 
+def plan_upgrade(profile: Profile, upgrade: Upgrade) -> list[Run]:
+    """The upgrade experiment at every seed: vanilla continued from the checkpoint, EA
+    warm-started from it, and with ``upgrade.ramp_updates`` EA with α and β ramped."""
+    ea_arch, vanilla_arch = profile.arch_pair
+    init = str(upgrade.checkpoint)
+    runs = []
+    for seed in profile.seeds:
+        both = ("valid", "test")
+        runs.append(Run(f"continued-s{seed}", "continued", seed, vanilla_arch, (), None, None,
+                        both, init))
+        runs.append(Run(f"warm-ea-s{seed}", "warm-ea", seed, ea_arch, (), DEFAULT_ALPHA,
+                        DEFAULT_BETA, both, init))
+        if upgrade.ramp_updates:
+            ramp = upgrade.ramp_updates
+            runs.append(Run(f"warm-ea-ramp{ramp}-s{seed}", "warm-ea-ramp", seed, ea_arch,
+                            ("--ea-ramp-updates", str(ramp)), DEFAULT_ALPHA, DEFAULT_BETA,
+                            both, init))
+    return runs
+
+
 def train_args(run: Run, settings: Settings) -> list[str]:
-    """``ea-mt train`` options that decide the model (no --max-update, threads or paths)."""
+    """``ea-mt train`` options that decide the model (no --max-update, threads or paths).
+
+    An upgrade run starts from its checkpoint with fairseq's ``--finetune-from-model``:
+    the weights are loaded (EA's convolutions stay fresh), and fairseq resets the
+    optimizer, the learning-rate schedule (warm-up again), the update count, the meters and
+    the data order, for the continued vanilla run as for the EA one. A copy of the
+    checkpoint resumed instead would keep vanilla's Adam moments and its decayed learning
+    rate, which the EA model (new parameters) cannot have: the two runs would differ in
+    their schedule, not only in evolving attention. With a fresh start for both, each gets
+    the same further updates under the same schedule (``--max-update`` counts from 0),
+    and an interrupted run still resumes from its own checkpoint_last.pt (fairseq prefers
+    it to ``--finetune-from-model``).
+    """
     profile = settings.profile
     patience = ("--patience", str(profile.patience)) if profile.patience else ()
+    init = ("--finetune-from-model", run.init) if run.init else ()
     return ["--arch", run.arch, "--seed", str(run.seed), *profile.train_args, *patience,
-            *run.ea_args, "--", *profile.model_args, *UPDATE_SCHEDULE]
+            *run.ea_args, "--", *profile.model_args, *UPDATE_SCHEDULE, *init]

@@ -6,7 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import pyplot, save_figure
-from benchmarks.quality.experiment import MAIN_VARIANTS
+from benchmarks.quality.experiment import MAIN_VARIANTS, UPGRADE_VARIANTS
+
+# Colour of each variant's curve: EA blue, vanilla orange, EA with a ramp green.
+COLOURS = {"ea": "C0", "vanilla": "C1", "continued": "C1", "warm-ea": "C0",
+           "warm-ea-ramp": "C2"}
 
 
 def plot_bleu_per_seed(runs: list[dict[str, Any]], path: Path) -> bool:
@@ -33,9 +37,10 @@ def plot_bleu_per_seed(runs: list[dict[str, Any]], path: Path) -> bool:
 
 
 def plot_valid_curves(runs: list[dict[str, Any]], path: Path) -> bool:
-    """Validation BLEU against updates of the EA and vanilla runs; False if none."""
-    main = [r for r in runs
-            if r["run"]["variant"] in MAIN_VARIANTS and r["convergence"]["curve"]]
+    """Validation BLEU against updates of the EA and vanilla runs (or the upgrade
+    experiment's); False if none."""
+    main = [r for r in runs if r["run"]["variant"] in (*MAIN_VARIANTS, *UPGRADE_VARIANTS)
+            and r["convergence"]["curve"]]
     if not main:
         return False
     plt = pyplot()
@@ -43,9 +48,10 @@ def plot_valid_curves(runs: list[dict[str, Any]], path: Path) -> bool:
     for record in main:
         run = record["run"]
         updates, bleu = zip(*record["convergence"]["curve"], strict=True)
-        ax.plot(updates, bleu, marker=".", color="C0" if run["variant"] == "ea" else "C1",
+        label = {"ea": "EA", "vanilla": "vanilla"}.get(run["variant"], run["variant"])
+        ax.plot(updates, bleu, marker=".", color=COLOURS[run["variant"]],
                 linestyle=("-", "--", ":", "-.")[(run["seed"] - 1) % 4],
-                label=f"{'EA' if run['variant'] == 'ea' else 'vanilla'}, seed {run['seed']}")
+                label=f"{label}, seed {run['seed']}")
     ax.set_xlabel("updates")
     ax.set_ylabel("validation BLEU (beam 4)")
     ax.grid(alpha=0.3)

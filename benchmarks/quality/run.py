@@ -15,11 +15,12 @@ from typing import Any
 
 from benchmarks.common import fail, log
 from benchmarks.quality.experiment import EVAL_ARGS, METRICS
-from benchmarks.quality.options import Settings
+from benchmarks.quality.options import BEST, Settings, Upgrade
 from benchmarks.quality.plan import Run, train_args
 from benchmarks.quality.records import read_record, trained_as, write_record
 from benchmarks.quality.stats import metric_key
 from benchmarks.quality.training_log import train_status
+from ea_mt.workdir import read_json, sha256_file
 
 
 def prepare(settings: Settings, cli: list[str]) -> dict[str, tuple[Path, Path]]:
@@ -124,12 +125,13 @@ def train(run: Run, settings: Settings, record: dict[str, Any],
 
 
 def evaluate(run: Run, model_dir: Path, files: tuple[Path, Path], settings: Settings,
-             cli: list[str]) -> dict[str, Any]:
-    """``ea-mt evaluate`` of checkpoint_best.pt on one set: scores and the hypotheses."""
+             cli: list[str], checkpoint: Path | None = None) -> dict[str, Any]:
+    """``ea-mt evaluate`` of checkpoint_best.pt (or ``checkpoint``) on one set: scores and
+    the hypotheses."""
     src, ref = files
     output = run_cli(cli, [
         "evaluate", "--src", str(src), "--ref", str(ref), "--checkpoint",
-        str(model_dir / "checkpoint_best.pt"), "-m", ",".join(METRICS), *EVAL_ARGS,
+        str(checkpoint or model_dir / BEST), "-m", ",".join(METRICS), *EVAL_ARGS,
         "--threads", str(settings.threads), "--json", "-q",
     ], settings.models / f"{run.name}.log")
     report = json.loads(output)
@@ -160,6 +162,47 @@ def score_pairs(runs: list[Run], records: dict[str, dict[str, Any]], ref: Path,
         ], log_path)
         pairs.append({"run": run.name, "variant": run.variant, "seed": run.seed,
                       "baseline": vanilla[run.seed], **json.loads(output)})
+    return pairs
+
+
+def check_start(upgrade: Upgrade, settings: Settings) -> None:
+    """The upgrade's checkpoint must come from this work directory's preparation of the
+    data (its model directory's train_config.json says which)."""
+    config = upgrade.checkpoint.parent / "train_config.json"
+    if not config.is_file():
+        fail(f"{upgrade.checkpoint}: no train_config.json beside it; an upgrade starts from "
+             "a model that ea-mt train wrote in this --workdir's preparation of the data")
+    if read_json(config).get("prepare_sha256") != sha256_file(settings.workdir / "prepare.json"):
+        fail(f"{upgrade.checkpoint} was trained on another preparation of the data than "
+             f"{settings.workdir}'s; give that model's --workdir")
+
+
+def evaluate_start(start: Run, upgrade: Upgrade, settings: Settings,
+                   files: dict[str, tuple[Path, Path]], cli: list[str]) -> dict[str, Any]:
+    """The starting checkpoint's record: its scores on the validation and test sets."""
+    scores = {split: evaluate(start, upgrade.checkpoint.parent, files[split], settings, cli,
+                              upgrade.checkpoint) for split in start.splits}
+    return {"run": asdict(start), "checkpoint": str(upgrade.checkpoint), "scores": scores}
+
+
+def score_upgrade(runs: list[Run], records: dict[str, dict[str, Any]], start: dict[str, Any],
+                  ref: Path, cli: list[str], log_path: Path) -> list[dict[str, Any]]:
+    """Each upgrade run on test against the start, and the EA runs against vanilla
+    continued at the same seed."""
+    continued = {run.seed: run.name for run in runs if run.variant == "continued"}
+    pairs = []
+    for run in runs:
+        baselines = [("start", start["scores"]["test"]["hyp"])]
+        if run.variant != "continued" and run.seed in continued:
+            name = continued[run.seed]
+            baselines.append((name, records[name]["scores"]["test"]["hyp"]))
+        for baseline, hyp in baselines:
+            output = run_cli(cli, [
+                "score", "--ref", str(ref), "--hyp", records[run.name]["scores"]["test"]["hyp"],
+                "--baseline", hyp, "-m", ",".join(METRICS), "--json",
+            ], log_path)
+            pairs.append({"run": run.name, "variant": run.variant, "seed": run.seed,
+                          "against": baseline, **json.loads(output)})
     return pairs
 
 

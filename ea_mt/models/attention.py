@@ -99,7 +99,8 @@ class EvolvingMultiheadAttention(MultiheadAttention):
         self.chain = chain
         self.chain_position = chain.join()
         self.window = ConvWindow.for_chain(chain_name, ea.kernel_size)
-        self.alpha = ea.alpha
+        self.ea_config = ea
+        self.alpha = ea.alpha  # effective weights: full, or ramped in training (set_num_updates)
         self.beta = ea.beta
         self.ea_conv = (
             nn.Conv2d(num_heads, num_heads, ea.kernel_size)
@@ -109,6 +110,12 @@ class EvolvingMultiheadAttention(MultiheadAttention):
         # Called as observer(module, maps) with every map of a forward (see
         # ea_mt.inspection.capture); None, the default, costs nothing.
         self.observer: MapObserver | None = None
+
+    def set_num_updates(self, num_updates: int) -> None:
+        """fairseq's per-update hook in training: α and β follow ``--ea-ramp-updates``
+        (never called at inference, where the full α and β apply)."""
+        scale = self.ea_config.ramp(num_updates)
+        self.alpha, self.beta = self.ea_config.alpha * scale, self.ea_config.beta * scale
 
     def forward(
         self,

@@ -13,6 +13,7 @@ CHAINS = ("encoder", "decoder", "cross")
 DEFAULT_ALPHA = 0.5
 DEFAULT_BETA = 0.5
 DEFAULT_KERNEL_SIZE = 3
+DEFAULT_RAMP_UPDATES = 0  # off: α and β apply in full from the first update
 
 
 def parse_chains(value: str | list[str] | tuple[str, ...] | None) -> frozenset[str]:
@@ -31,12 +32,20 @@ def parse_chains(value: str | list[str] | tuple[str, ...] | None) -> frozenset[s
 
 @dataclass(frozen=True)
 class EAConfig:
-    """How attention maps evolve: M = α·A_prev + (1−α)·L, A = β·ReLU(Conv(M)) + (1−β)·M."""
+    """How attention maps evolve: M = α·A_prev + (1−α)·L, A = β·ReLU(Conv(M)) + (1−β)·M.
+
+    ``ramp_updates`` N > 0 scales α and β linearly from 0 at update 0 to their values at
+    update N during training (a gentle warm start from vanilla weights: at update 0 the
+    model computes the vanilla transformer); inference always uses the full α and β.
+    Validations during the ramp see the partial weights, so keep N well below the update
+    where the best checkpoint is expected.
+    """
 
     alpha: float = DEFAULT_ALPHA
     beta: float = DEFAULT_BETA
     kernel_size: int = DEFAULT_KERNEL_SIZE
     chains: frozenset[str] = frozenset(CHAINS)
+    ramp_updates: int = DEFAULT_RAMP_UPDATES
 
     def __post_init__(self) -> None:
         if self.kernel_size < 1 or self.kernel_size % 2 == 0:
@@ -44,11 +53,20 @@ class EAConfig:
         for name, value in (("--ea-alpha", self.alpha), ("--ea-beta", self.beta)):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must lie in [0, 1], got {value}")
+        if self.ramp_updates < 0:
+            raise ValueError(f"--ea-ramp-updates must be 0 or more, got {self.ramp_updates}")
 
     @property
     def chains_text(self) -> str:
         """The chains as ``--ea-chains`` writes them, in canonical order ("none" if none)."""
         return ",".join(name for name in CHAINS if name in self.chains) or "none"
+
+    def ramp(self, num_updates: int) -> float:
+        """The factor on α and β after ``num_updates`` training updates: num_updates / N up
+        to N = ``ramp_updates``, then 1 (always 1 when the ramp is off)."""
+        if self.ramp_updates <= 0 or num_updates >= self.ramp_updates:
+            return 1.0
+        return max(num_updates, 0) / self.ramp_updates
 
     @classmethod
     def resolve(
@@ -57,6 +75,7 @@ class EAConfig:
         beta: float | None = None,
         kernel_size: int | None = None,
         chains: str | list[str] | tuple[str, ...] | None = None,
+        ramp_updates: int | None = None,
     ) -> EAConfig:
         """The effective settings: each value not given (None) takes its default."""
         return cls(
@@ -64,6 +83,7 @@ class EAConfig:
             beta=DEFAULT_BETA if beta is None else float(beta),
             kernel_size=DEFAULT_KERNEL_SIZE if kernel_size is None else int(kernel_size),
             chains=parse_chains(chains),
+            ramp_updates=DEFAULT_RAMP_UPDATES if ramp_updates is None else int(ramp_updates),
         )
 
     @classmethod
@@ -74,4 +94,5 @@ class EAConfig:
             beta=getattr(args, "ea_beta", None),
             kernel_size=getattr(args, "ea_kernel_size", None),
             chains=getattr(args, "ea_chains", None),
+            ramp_updates=getattr(args, "ea_ramp_updates", None),
         )

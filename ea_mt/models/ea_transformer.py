@@ -14,7 +14,13 @@ from fairseq.models import (
 from fairseq.models.transformer import TransformerConfig, TransformerModel
 from fairseq.models.transformer import transformer_legacy as vanilla
 
-from ea_mt.models.config import DEFAULT_ALPHA, DEFAULT_BETA, DEFAULT_KERNEL_SIZE, EAConfig
+from ea_mt.models.config import (
+    DEFAULT_ALPHA,
+    DEFAULT_BETA,
+    DEFAULT_KERNEL_SIZE,
+    DEFAULT_RAMP_UPDATES,
+    EAConfig,
+)
 from ea_mt.models.encoder_decoder import EATransformerDecoder, EATransformerEncoder
 
 logger = logging.getLogger(__name__)
@@ -42,6 +48,10 @@ class EATransformerModel(TransformerModel):
         parser.add_argument("--ea-chains", type=str, metavar="LIST",
                             help="comma-separated chains that evolve, of encoder,decoder,cross; "
                                  "'none' for plain attention everywhere (default all three)")
+        parser.add_argument("--ea-ramp-updates", type=int, metavar="N",
+                            help="in training, scale α and β linearly from 0 to their values "
+                                 "over the first N updates (default "
+                                 f"{DEFAULT_RAMP_UPDATES}: off); inference uses them in full")
 
     @classmethod
     def build_model(cls, args, task):
@@ -61,9 +71,12 @@ class EATransformerModel(TransformerModel):
                                     no_encoder_attn=cfg.no_cross_attention)
 
     def load_state_dict(self, state_dict, strict=True, model_cfg=None, args=None):
-        """Load weights; a vanilla transformer's state dict may leave out every ``ea_conv``."""
+        """Load weights; a vanilla transformer's state dict may leave out every ``ea_conv``.
+
+        Strictness is only ever relaxed, never tightened: ``strict=False`` stays non-strict.
+        """
         from_vanilla = strict and not any(EA_CONV_KEY in name for name in state_dict)
-        result = super().load_state_dict(state_dict, strict=not from_vanilla,
+        result = super().load_state_dict(state_dict, strict=strict and not from_vanilla,
                                          model_cfg=model_cfg, args=args)
         if from_vanilla:
             missing = [name for name in result.missing_keys if EA_CONV_KEY not in name]
@@ -83,7 +96,7 @@ def ea_defaults(args) -> EAConfig:
     checkpoint or command line left out), so that the saved config holds what was built."""
     ea = EAConfig.from_args(args)
     args.ea_alpha, args.ea_beta, args.ea_kernel_size = ea.alpha, ea.beta, ea.kernel_size
-    args.ea_chains = ea.chains_text
+    args.ea_chains, args.ea_ramp_updates = ea.chains_text, ea.ramp_updates
     return ea
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ea_mt.devices import DEFAULT_DEVICE
+
 TRAIN_CONFIG_FORMAT = "ea-mt-train-config"
-DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -28,10 +29,11 @@ class TrainOptions:
     ea_beta: float | None = None
     ea_kernel_size: int | None = None
     ea_chains: str | None = None
+    ea_ramp_updates: int | None = None
     save_interval_updates: int | None = None
     keep_last: int = 10
     eval_bleu: bool = True
-    device: str = "auto"
+    device: str = DEFAULT_DEVICE
     log_interval: int = 25
     threads: int | None = None  # CPU threads of fairseq-train; None: PyTorch's default
     nproc: int = 1  # DDP processes on this machine (torch.distributed.run)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -33,32 +32,32 @@ from pathlib import Path
 from typing import Any
 
 import ea_mt
-from ea_mt.errors import UserError
+from ea_mt.devices import check_device, resolve_device, thread_env
+from ea_mt.errors import UserError, check_finite
+from ea_mt.fileio import copy_atomic, write_json_atomic
 from ea_mt.models.config import EAConfig
 from ea_mt.training import presets, runlock
 from ea_mt.training.fairseq_log import LogLine, TrainStatus, last_saved_update, parse
-from ea_mt.training.options import DEVICES, TRAIN_CONFIG_FORMAT, TrainOptions
+from ea_mt.training.options import TRAIN_CONFIG_FORMAT, TrainOptions
 from ea_mt.training.safety import die_with_parent
-from ea_mt.workdir import MODEL_FORMAT, WorkDir, read_json, sha256_file, write_json_atomic
+from ea_mt.workdir import MODEL_FORMAT, WorkDir, read_json, sha256_file
 
 EVAL_BLEU_ARGS = {"beam": 4, "max_len_a": 1.2, "max_len_b": 10}
 # Settings that decide the model's shape or data: a resume must not change them.
 RESUME_KEYS = ("arch", "ea_alpha", "ea_beta", "ea_kernel_size", "ea_chains")
-# fairseq-train options that ea-mt sets and relies on (resume, translate, progress):
-# after ``--`` they are refused, with the ea-mt option to use instead (None: ea-mt's own).
+# fairseq-train options whose value ea-mt itself relies on (the model directory, resume,
+# translate, progress): after ``--`` they are refused, with the ea-mt option to use instead
+# (None: ea-mt's own).  Other fairseq options after ``--`` win over ea-mt's, last on the
+# command line, and are recorded in train_config.json.
 MANAGED_FAIRSEQ_OPTIONS: dict[str, str | None] = {
     "--arch": "--arch", "-a": "--arch", "--save-dir": "--save-dir", "--seed": "--seed",
-    "--max-update": "--max-update", "--max-epoch": "--max-epoch", "--patience": "--patience",
-    "--lr": "--lr", "--warmup-updates": "--warmup", "--max-tokens": "--max-tokens",
-    "--dropout": "--dropout", "--keep-last-epochs": "--keep-last",
-    "--keep-interval-updates": "--keep-last",
-    "--save-interval-updates": "--save-interval-updates", "--log-interval": "--log-interval",
-    "--ea-alpha": "--ea-alpha", "--ea-beta": "--ea-beta", "--ea-kernel-size": "--ea-kernel-size",
-    "--ea-chains": "--ea-chains", "--cpu": "--device cpu", "--num-workers": None,
+    "--max-update": "--max-update", "--max-epoch": "--max-epoch",
     "--user-dir": None, "--task": None, "--source-lang": None, "-s": None,
     "--target-lang": None, "-t": None, "--log-format": None, "--eval-bleu": "--eval-bleu",
     "--best-checkpoint-metric": "--eval-bleu/--no-eval-bleu",
     "--maximize-best-checkpoint-metric": "--eval-bleu/--no-eval-bleu",
+    "--ea-alpha": "--ea-alpha", "--ea-beta": "--ea-beta", "--ea-kernel-size": "--ea-kernel-size",
+    "--ea-chains": "--ea-chains", "--ea-ramp-updates": "--ea-ramp-updates",
 }
 STOP_WAIT_S = 120  # after forwarding a stop signal, how long fairseq-train may take to save
 
@@ -101,7 +100,7 @@ def plan_training(workdir: Path, options: TrainOptions, save_dir: Path | None = 
     presets.check_arch(options.arch)
     _check_options(options)
     effective = _with_preset(options)
-    device = _resolve_device(options.device)
+    device = resolve_device(options.device)
     _check_nproc(options.nproc, device)
     save_dir = save_dir or wd.checkpoints
     config = {
@@ -154,8 +153,7 @@ def _run_fairseq(
 ) -> TrainStatus:
     status = TrainStatus(best_metric="bleu" if plan.options.eval_bleu else "loss")
     env = {**os.environ, "PYTHONUNBUFFERED": "1", runlock.HELD_ENV: str(plan.save_dir)}
-    if plan.options.threads:
-        env |= {name: str(plan.options.threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    env |= thread_env(plan.options.threads)
     with plan.log_path.open("a", encoding="utf-8") as log:
         log.write(
             f"=== ea-mt train {datetime.now(UTC).isoformat(timespec='seconds')}: "
@@ -221,11 +219,9 @@ def write_model_dir(plan: TrainPlan) -> None:
     """Make the save directory a model directory translate can load on its own."""
     src, tgt = plan.manifest["src"], plan.manifest["tgt"]
     plan.save_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(plan.workdir.spm_model, plan.save_dir / "spm.model")
+    copy_atomic(plan.workdir.spm_model, plan.save_dir / "spm.model")
     for lang in (src, tgt):
-        shutil.copyfile(
-            plan.workdir.data_bin / f"dict.{lang}.txt", plan.save_dir / f"dict.{lang}.txt"
-        )
+        copy_atomic(plan.workdir.data_bin / f"dict.{lang}.txt", plan.save_dir / f"dict.{lang}.txt")
     write_json_atomic(
         plan.save_dir / "model.json",
         {
@@ -247,6 +243,9 @@ def write_model_dir(plan: TrainPlan) -> None:
 
 
 def _check_options(options: TrainOptions) -> None:
+    for flag, number in (("--lr", options.lr), ("--dropout", options.dropout),
+                         ("--ea-alpha", options.ea_alpha), ("--ea-beta", options.ea_beta)):
+        check_finite(flag, number)
     positive = {
         "--lr": options.lr,
         "--max-tokens": options.max_tokens,
@@ -264,8 +263,7 @@ def _check_options(options: TrainOptions) -> None:
         raise UserError(f"--warmup must be 0 or more, not {options.warmup}")
     if options.dropout is not None and not 0 <= options.dropout < 1:
         raise UserError(f"--dropout must lie in [0, 1), not {options.dropout}")
-    if options.device not in DEVICES:
-        raise UserError(f"--device must be one of {', '.join(DEVICES)}, not {options.device!r}")
+    check_device(options.device)
     ea_given = [
         flag
         for flag, value in (
@@ -273,6 +271,7 @@ def _check_options(options: TrainOptions) -> None:
             ("--ea-beta", options.ea_beta),
             ("--ea-kernel-size", options.ea_kernel_size),
             ("--ea-chains", options.ea_chains),
+            ("--ea-ramp-updates", options.ea_ramp_updates),
         )
         if value is not None
     ]
@@ -304,7 +303,8 @@ def _with_preset(options: TrainOptions) -> TrainOptions:
     if presets.is_ea(options.arch):
         ea = resolve_ea(options)
         options = replace(options, ea_alpha=ea.alpha, ea_beta=ea.beta,
-                          ea_kernel_size=ea.kernel_size, ea_chains=ea.chains_text)
+                          ea_kernel_size=ea.kernel_size, ea_chains=ea.chains_text,
+                          ea_ramp_updates=ea.ramp_updates)
     no_limit = options.max_update is None and options.max_epoch is None
     return replace(
         options,
@@ -320,20 +320,9 @@ def resolve_ea(options: TrainOptions) -> EAConfig:
     """The effective evolving-attention settings of ``options`` (a UserError if invalid)."""
     try:
         return EAConfig.resolve(options.ea_alpha, options.ea_beta, options.ea_kernel_size,
-                                options.ea_chains)
+                                options.ea_chains, options.ea_ramp_updates)
     except ValueError as error:
         raise UserError(str(error)) from None
-
-
-def _resolve_device(device: str) -> str:
-    import torch
-
-    available = torch.cuda.is_available()
-    if device == "cuda" and not available:
-        raise UserError("--device cuda: no CUDA GPU is visible to PyTorch here; use --device cpu")
-    if device == "auto":
-        return "cuda" if available else "cpu"
-    return device
 
 
 def _check_nproc(nproc: int, device: str) -> None:
@@ -411,11 +400,13 @@ def _effective(saved: dict[str, Any]) -> dict[str, Any]:
         return saved
     try:
         ea = EAConfig.resolve(saved.get("ea_alpha"), saved.get("ea_beta"),
-                              saved.get("ea_kernel_size"), saved.get("ea_chains"))
+                              saved.get("ea_kernel_size"), saved.get("ea_chains"),
+                              saved.get("ea_ramp_updates"))
     except (TypeError, ValueError):
         return saved
     return {**saved, "ea_alpha": ea.alpha, "ea_beta": ea.beta,
-            "ea_kernel_size": ea.kernel_size, "ea_chains": ea.chains_text}
+            "ea_kernel_size": ea.kernel_size, "ea_chains": ea.chains_text,
+            "ea_ramp_updates": ea.ramp_updates}
 
 
 def _as_flag(key: str, value: object) -> str:
@@ -461,6 +452,7 @@ def _command(
         "--ea-beta": options.ea_beta,
         "--ea-kernel-size": options.ea_kernel_size,
         "--ea-chains": options.ea_chains,
+        "--ea-ramp-updates": options.ea_ramp_updates,
     }
     if options.eval_bleu:
         values |= {
