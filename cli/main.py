@@ -10,6 +10,7 @@ from ea_mt.cli import (  # noqa: F401  (each module attaches its command to the 
     inspect,
     prepare,
     score,
+    serve,
     train,
     translate,
 )

@@ -1,0 +1,779 @@
+"""``ea-mt serve``: dynamic batching, the endpoints, every bad input, API keys, disconnects
+and SIGTERM.
+
+The batcher and the request checks are tested on a stand-in translator (fast); batching
+equivalence, truncation and /inspect on the tiny trained models; shutdown, disconnects and
+the API key from the environment on a real ``ea-mt serve`` process on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import numpy as np
+import pytest
+from fastapi import FastAPI
+from typer.testing import CliRunner
+
+import ea_mt.cli.main  # noqa: F401  (attaches every command to the app)
+import ea_mt.serving.auth
+from ea_mt.cli.app import app as cli_app
+from ea_mt.decoding.hypotheses import Hypothesis, LineResult
+from ea_mt.decoding.options import DecodeOptions
+from ea_mt.serving.app import create_app
+from ea_mt.serving.batching import Batcher
+from ea_mt.serving.server import load_models
+from ea_mt.serving.service import ModelSet, TranslationService
+from ea_mt.serving.settings import ServeSettings
+
+if TYPE_CHECKING:
+    from model_fixture import TrainedModel
+
+pytest_plugins = ["model_fixture"]
+
+ASYNC_TIMEOUT = 60  # seconds: a hung batcher fails the test instead of hanging it
+STARTUP_TIMEOUT = 180  # seconds for `ea-mt serve` to load torch, fairseq and the model
+KEY = "s3cret-key"
+
+
+# --- a stand-in translator: the shape of Translator, no model --------------------------
+
+
+class FakeTranslator:
+    """Translates a line to its upper case, or fails on ``boom``; records every call."""
+
+    def __init__(self) -> None:
+        self.options = DecodeOptions()
+        layer = SimpleNamespace(self_attn=SimpleNamespace(num_heads=2),
+                                encoder_attn=SimpleNamespace(num_heads=2))
+        self.model = SimpleNamespace(encoder=SimpleNamespace(layers=[layer, layer]),
+                                     decoder=SimpleNamespace(layers=[layer, layer]))
+        self.files = SimpleNamespace(arch="fake", src="en", tgt="de",
+                                     checkpoint=Path("/secret/place/checkpoint_best.pt"))
+        self.max_source_pieces = 1023
+        self.calls: list[list[str]] = []
+        self.gate: threading.Event | None = None  # set: translate waits until it opens
+        self.started = threading.Event()
+
+    def _build_generator(self) -> None:
+        return None
+
+    def translate(self, lines: list[str], alignment_layer: int | None = None) -> list[LineResult]:
+        self.started.set()
+        if self.gate is not None:
+            assert self.gate.wait(ASYNC_TIMEOUT)
+        self.calls.append(list(lines))
+        if "boom" in lines:
+            raise RuntimeError("boom")
+        beam = self.options.beam
+        return [
+            LineResult([Hypothesis(f"{line.upper()}|b{beam}|{rank}", -float(rank),
+                                   alignment=None if alignment_layer is None else "0-0")
+                        for rank in range(self.options.nbest)] if line.strip() else [])
+            for line in lines
+        ]
+
+
+def fake_service(**settings: Any) -> tuple[TranslationService, FakeTranslator]:
+    fake = FakeTranslator()
+    service = TranslationService(ModelSet({"default": fake}), ServeSettings(**settings))
+    return service, fake
+
+
+def run_async(app: FastAPI, work: Callable[[httpx.AsyncClient], Awaitable[Any]]) -> Any:
+    """``work(client)`` against ``app`` (lifespan started), on a fresh event loop."""
+    async def main() -> Any:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                return await asyncio.wait_for(work(client), ASYNC_TIMEOUT)
+
+    return asyncio.run(main())
+
+
+class Client:
+    """Synchronous requests to an app whose event loop runs in another thread."""
+
+    def __init__(self, run: Callable[[Awaitable[Any]], Any], client: httpx.AsyncClient) -> None:
+        self._run = run
+        self._client = client
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return self._run(self._client.request(method, path, **kwargs))
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", path, **kwargs)
+
+
+@contextmanager
+def session(app: FastAPI) -> Iterator[Client]:
+    """A :class:`Client` of ``app``, its lifespan started, on an event loop of its own."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    def run(work: Awaitable[Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(_bounded(work), loop).result()
+
+    lifespan = app.router.lifespan_context(app)
+    run(lifespan.__aenter__())
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+    try:
+        yield Client(run, client)
+    finally:
+        run(client.aclose())
+        run(lifespan.__aexit__(None, None, None))
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(ASYNC_TIMEOUT)
+        loop.close()
+
+
+async def _bounded(work: Awaitable[Any]) -> Any:
+    return await asyncio.wait_for(work, ASYNC_TIMEOUT)
+
+
+# --- the batcher -----------------------------------------------------------------------
+
+
+def batcher_run(
+    work: Callable[[Batcher, list[tuple[Any, list[str]]]], Awaitable[Any]],
+    max_batch_size: int, max_wait_s: float,
+    fail_on: str | None = None,
+) -> tuple[Any, list[tuple[Any, list[str]]]]:
+    """Run ``work(batcher, batches)``; the runner echoes ``key:sentence`` and records
+    each batch; ``fail_on`` makes a batch holding that sentence raise."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    batches: list[tuple[Any, list[str]]] = []
+
+    def run(key: Any, sentences: list[str]) -> list[str]:
+        batches.append((key, list(sentences)))
+        if fail_on in sentences:
+            raise ValueError(fail_on)
+        return [f"{key}:{s}" for s in sentences]
+
+    async def main() -> Any:
+        with ThreadPoolExecutor(1) as executor:
+            batcher = Batcher(run, executor, max_batch_size, max_wait_s)
+            batcher.start()
+            try:
+                return await asyncio.wait_for(work(batcher, batches), ASYNC_TIMEOUT)
+            finally:
+                await batcher.stop()
+
+    return asyncio.run(main()), batches
+
+
+def test_concurrent_jobs_share_batches_up_to_the_size_limit() -> None:
+    async def work(batcher: Batcher, _batches: list) -> list:
+        return await asyncio.gather(*(batcher.submit("k", [f"s{i}"]) for i in range(10)))
+
+    outcomes, batches = batcher_run(work, max_batch_size=4, max_wait_s=0.2)
+    assert [o.results for o in outcomes] == [[f"k:s{i}"] for i in range(10)]
+    assert [len(b) for _, b in batches] == [4, 4, 2]
+    assert sum(o.batches for o in outcomes) == 10
+
+
+def test_a_full_batch_does_not_wait_for_the_maximum_wait() -> None:
+    async def work(batcher: Batcher, _batches: list) -> list:
+        return await asyncio.gather(batcher.submit("k", ["a"]), batcher.submit("k", ["b"]))
+
+    outcomes, batches = batcher_run(work, max_batch_size=2, max_wait_s=3600)  # full: at once
+    assert [o.results for o in outcomes] == [["k:a"], ["k:b"]]
+    assert batches == [("k", ["a", "b"])]
+
+
+def test_a_lone_sentence_goes_after_the_maximum_wait() -> None:
+    async def work(batcher: Batcher, _batches: list) -> list:
+        return (await batcher.submit("k", ["alone"])).results
+
+    results, batches = batcher_run(work, max_batch_size=64, max_wait_s=0.01)
+    assert results == ["k:alone"] and batches == [("k", ["alone"])]
+
+
+def test_sentences_of_different_keys_never_share_a_batch() -> None:
+    keys = ["beam5", "beam1", ("other", None)]
+
+    async def work(batcher: Batcher, _batches: list) -> list:
+        jobs = [batcher.submit(keys[i % 3], [f"s{i}", f"t{i}"]) for i in range(12)]
+        return await asyncio.gather(*jobs)
+
+    outcomes, batches = batcher_run(work, max_batch_size=5, max_wait_s=0.05)
+    for i, outcome in enumerate(outcomes):
+        assert outcome.results == [f"{keys[i % 3]}:s{i}", f"{keys[i % 3]}:t{i}"]
+    for key, sentences in batches:
+        owners = {keys[int(s[1:]) % 3] for s in sentences}
+        assert owners == {key}, (key, sentences)
+    assert len(batches) < 12  # jobs of one key were batched together
+
+
+def test_a_withdrawn_job_leaves_the_others_and_the_batcher_working() -> None:
+    """Cancelling a job in a running batch drops its results; one still waiting never
+    reaches the model; the other jobs of the batch and later jobs get their answers."""
+    gate = threading.Event()
+
+    def run(key: Any, sentences: list[str]) -> list[str]:
+        assert gate.wait(ASYNC_TIMEOUT)
+        seen.append(list(sentences))
+        return [s.upper() for s in sentences]
+
+    seen: list[list[str]] = []
+
+    async def main() -> tuple[list, list, list]:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1) as executor:
+            batcher = Batcher(run, executor, max_batch_size=2, max_wait_s=0.0)
+            batcher.start()
+            in_batch = asyncio.ensure_future(batcher.submit("k", ["a"]))
+            neighbour = asyncio.ensure_future(batcher.submit("k", ["b"]))
+            waiting = asyncio.ensure_future(batcher.submit("k", ["c"]))
+            while not batcher.stats.running_batch:
+                await asyncio.sleep(0.005)
+            in_batch.cancel()
+            waiting.cancel()
+            await asyncio.sleep(0.01)
+            gate.set()
+            later = await asyncio.wait_for(batcher.submit("k", ["d"]), ASYNC_TIMEOUT)
+            near = await asyncio.wait_for(neighbour, ASYNC_TIMEOUT)
+            stats = batcher.stats
+            await batcher.stop()
+            return near.results, later.results, [stats.abandoned_jobs, stats.sentences]
+
+    near, later, counts = asyncio.run(main())
+    assert near == ["B"] and later == ["D"]
+    assert seen == [["a", "b"], ["d"]]  # "c" was withdrawn before its batch
+    assert counts == [2, 3]
+
+
+def test_a_failing_batch_fails_its_jobs_only() -> None:
+    async def work(batcher: Batcher, _batches: list) -> tuple[Any, Any]:
+        failed = await asyncio.gather(batcher.submit("k", ["boom"]), return_exceptions=True)
+        after = await batcher.submit("k", ["fine"])
+        return failed[0], after.results
+
+    (error, after), _ = batcher_run(work, max_batch_size=4, max_wait_s=0.0, fail_on="boom")
+    assert isinstance(error, ValueError) and after == ["k:fine"]
+
+
+# --- endpoints and bad input, on the stand-in translator -------------------------------
+
+
+def test_translate_answers_texts_scores_alignments_and_timing() -> None:
+    service, fake = fake_service()
+    with session(create_app(service)) as client:
+        one = client.post("/translate", json={"text": "hello"})
+        many = client.post("/translate", json={"texts": ["a", "", "b"], "beam": 3, "nbest": 2,
+                                                 "alignment": True})
+    assert one.status_code == 200, one.text
+    body = one.json()
+    assert body["translations"][0]["text"] == "HELLO|b5|0"
+    assert body["translations"][0]["score"] == 0.0
+    assert (body["model"], body["beam"], body["nbest"], body["warnings"]) == ("default", 5, 1, [])
+    assert set(body["timing"]) == {"total_ms", "queued_ms", "model_ms", "batches"}
+    assert many.status_code == 200, many.text
+    texts = [t["text"] for t in many.json()["translations"]]
+    assert texts == ["A|b3|0", "", "B|b3|0"]
+    first = many.json()["translations"][0]
+    assert [h["text"] for h in first["hypotheses"]] == ["A|b3|0", "A|b3|1"]
+    assert first["alignment"] == "0-0"
+    assert many.json()["translations"][1]["hypotheses"] == []
+
+
+def test_models_health_openapi_and_the_page() -> None:
+    service, _ = fake_service(max_sentences=7)
+    with session(create_app(service)) as client:
+        models = client.get("/models").json()
+        health = client.get("/health").json()
+        spec = client.get("/openapi.json").json()
+        page = client.get("/")
+        script = client.get("/static/app.js")
+    assert models["default"] == "default"
+    assert models["models"][0]["checkpoint"] == "checkpoint_best.pt"  # no server path
+    assert models["limits"]["max_sentences"] == 7
+    assert models["defaults"] == {"beam": 5, "nbest": 1}
+    assert health["status"] == "ok" and health["requests_in_flight"] == 0
+    assert {"/translate", "/inspect", "/models", "/health"} <= set(spec["paths"])
+    schema = spec["paths"]["/translate"]["post"]["requestBody"]["content"]["application/json"]
+    assert {"text", "texts", "model", "beam", "nbest", "alignment"} <= set(
+        schema["schema"]["properties"])
+    assert page.status_code == 200 and 'src="/static/app.js"' in page.text
+    assert script.status_code == 200 and "/inspect" in script.text
+    links = re.findall(r'(?:src|href)="([^"]*)"', page.text)
+    assert links and all(link.startswith(("/static/", "data:")) for link in links)  # offline
+
+
+def test_health_answers_while_a_batch_is_translated() -> None:
+    service, fake = fake_service(max_wait_ms=0)
+    fake.gate = threading.Event()
+
+    async def work(client: httpx.AsyncClient) -> tuple[dict, int]:
+        pending = asyncio.ensure_future(client.post("/translate", json={"text": "slow"}))
+        while not fake.started.is_set():
+            await asyncio.sleep(0.005)
+        health = (await client.get("/health")).json()  # the model thread is busy
+        fake.gate.set()
+        return health, (await pending).status_code
+
+    health, status = run_async(create_app(service), work)
+    assert health["running_batch"] is True and health["requests_in_flight"] == 1
+    assert status == 200
+
+
+LONG = "word " * 30
+BAD_INPUTS = [
+    # (body, status, part of the error)
+    (b"", 400, "empty"),
+    (b'{"text": ', 400, "not valid JSON"),
+    (b'{"text": "caf\xe9"}', 400, "not UTF-8: byte 0xe9 at offset 13"),
+    (b"\xff\xfe{\x00}\x00", 400, "not UTF-8"),
+    (b'{"text": "a", "beam": NaN}', 400, "NaN is not a number"),
+    (b"[" * 10_000, 400, "nested too deeply"),
+    (b"[1, 2]", 422, "must be a JSON object, not an array"),
+    (b'"hello"', 422, "must be a JSON object, not a string"),
+    (b"{}", 422, 'either "text"'),
+    (b'{"text": "a", "texts": ["b"]}', 422, 'either "text"'),
+    (b'{"text": 5}', 422, "text: Input should be a valid string"),
+    (b'{"text": null}', 422, 'either "text"'),
+    (b'{"texts": "abc"}', 422, "texts: Input should be a valid list"),
+    (b'{"texts": ["a", 3]}', 422, "texts[1]: Input should be a valid string"),
+    (b'{"texts": []}', 422, "texts: List should have at least 1 item"),
+    (b'{"text": "a", "beam": "5"}', 422, "beam: Input should be a valid integer"),
+    (b'{"text": "a", "beam": true}', 422, "beam: Input should be a valid integer"),
+    (b'{"text": "a", "beam": 2.5}', 422, "beam: Input should be a valid integer"),
+    (b'{"text": "a", "beam": 0}', 422, "beam 0: this server takes 1 to 10"),
+    (b'{"text": "a", "beam": 11}', 422, "beam 11: this server takes 1 to 10"),
+    (b'{"text": "a", "beam": 100000000000000000000}', 422, "beam"),
+    (b'{"text": "a", "beam": 2, "nbest": 3}', 422, "nbest 3: must be 1 to the beam size (2)"),
+    (b'{"text": "a", "nbest": 0}', 422, "nbest 0"),
+    (b'{"text": "a", "alignment": "yes"}', 422, "alignment: Input should be a valid boolean"),
+    (b'{"text": "a", "alignment_layer": 0}', 422, "alignment_layer needs alignment: true"),
+    (b'{"text": "a", "alignment": true, "alignment_layer": 2}', 422,
+     "alignment_layer 2: the model's decoder has layers 0 to 1"),
+    (b'{"text": "a", "colour": "red"}', 422, "colour: Extra inputs are not permitted"),
+    (b'{"text": "a", "model": "nope"}', 404, "unknown model 'nope'; this server has: default"),
+    (b'{"text": "a", "model": 1}', 422, "model: Input should be a valid string"),
+    (b'{"text": "one\\ntwo"}', 422, "text holds a line break"),
+    (b'{"texts": ["ok", "one\\u2028two"]}', 422, "texts[1] holds a line break"),
+    (b'{"text": "\\ud800"}', 422, "text holds an unpaired surrogate (\\ud800)"),
+    (json.dumps({"texts": ["a"] * 8}).encode(), 413, "8 texts; this server takes at most 7"),
+    (json.dumps({"texts": [LONG]}).encode(), 413, "150 characters; this server takes at most 100"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "message"), BAD_INPUTS,
+                         ids=[m for _, _, m in BAD_INPUTS])
+def test_bad_input_gets_a_4xx_naming_the_problem(body: bytes, status: int, message: str) -> None:
+    service, fake = fake_service(max_sentences=7, max_chars=100)
+    with session(create_app(service)) as client:
+        response = client.post("/translate", content=body,
+                               headers={"Content-Type": "application/json"})
+    assert response.status_code == status, response.text
+    assert message in response.json()["error"], response.json()
+    assert fake.calls == []  # nothing reached the model
+
+
+def test_request_size_limit_applies_before_parsing() -> None:
+    service, _ = fake_service(max_chars=100, max_sentences=2)
+    limit = service.settings.max_body_bytes
+    big = b'{"text": "' + b"a" * (4 * limit) + b'"}'
+    sent: list[int] = []
+    with session(create_app(service)) as client:
+        declared = client.post("/translate", content=big)
+
+        async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: bytes are counted
+            for start in range(0, len(big), 4096):
+                sent.append(start)
+                yield big[start:start + 4096]
+
+        streamed = client.post("/translate", content=chunks())
+    assert declared.status_code == 413, declared.text
+    assert f"this server reads at most {limit}" in declared.json()["error"]
+    assert streamed.status_code == 413, streamed.text
+    assert f"exceeds {limit} bytes" in streamed.json()["error"]
+    assert len(sent) < -(-len(big) // 4096)  # it stopped reading at the limit
+
+
+def test_unknown_paths_and_methods_get_json_errors() -> None:
+    service, _ = fake_service()
+    with session(create_app(service)) as client:
+        missing = client.get("/nothing")
+        wrong = client.get("/translate")
+    assert missing.status_code == 404 and missing.json() == {"error": "Not Found"}
+    assert wrong.status_code == 405 and "error" in wrong.json()
+
+
+def test_api_key_protects_everything_but_health_and_the_page(monkeypatch) -> None:
+    compared: list[tuple[bytes, bytes]] = []
+    real = ea_mt.serving.auth.hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(ea_mt.serving.auth.hmac, "compare_digest", spy)
+    service, fake = fake_service()
+    good = {"Authorization": f"Bearer {KEY}"}
+    wrong = [{}, {"Authorization": "Bearer nope"}, {"Authorization": KEY},
+             {"Authorization": f"Basic {KEY}"}, {"Authorization": f"Bearer {KEY}x"}]
+    with session(create_app(service, api_key=KEY)) as client:
+        assert client.get("/health").status_code == 200
+        assert client.get("/").status_code == 200
+        assert client.get("/static/app.js").status_code == 200
+        for headers in wrong:
+            for method, path in (("GET", "/models"), ("POST", "/translate"),
+                                 ("POST", "/inspect"), ("GET", "/openapi.json")):
+                response = client.request(method, path, headers=headers, json={"text": "a"})
+                assert response.status_code == 401, (path, headers)
+                assert response.headers["WWW-Authenticate"] == "Bearer"
+                assert "API key" in response.json()["error"]
+        assert fake.calls == []
+        assert client.get("/models", headers=good).status_code == 200
+        assert client.get("/openapi.json", headers=good).status_code == 200
+        ok = client.post("/translate", headers=good, json={"text": "a"})
+        assert ok.status_code == 200 and ok.json()["translations"][0]["text"] == "A|b5|0"
+    assert (KEY.encode(), KEY.encode()) in compared
+
+
+def test_serve_refuses_bad_options_in_one_line(tmp_path: Path) -> None:
+    cases = [
+        (["--model", "nameonly"], "write NAME=PATH"),
+        (["--model", "a b=x"], "a name is letters"),
+        (["--model", f"x={tmp_path / 'none'}"], "no such file or directory"),
+        (["--model", f"x={tmp_path}", "--model", f"x={tmp_path}"], "the name is given twice"),
+        (["--max-batch-size", "0"], "--max-batch-size must be at least 1"),
+        (["--max-wait-ms", "nan"], "--max-wait-ms must be a number >= 0"),
+        (["--max-chars", "0"], "--max-chars must be at least 1"),
+        (["-w", str(tmp_path)], "no checkpoint_best.pt or checkpoint_last.pt"),
+        (["--api-key", " "], "--api-key (or $EA_MT_API_KEY) is empty"),
+    ]
+    for args, message in cases:
+        result = CliRunner().invoke(cli_app, ["serve", *args])
+        errors = [line for line in result.stderr.splitlines() if line.startswith("ea-mt: error")]
+        assert result.exit_code == 2 and len(errors) == 1, (args, result.stderr)
+        assert message in errors[0], (args, errors)
+        assert "Traceback" not in result.stderr
+
+
+# --- the real model: equivalence with `ea-mt translate`, truncation, /inspect ----------
+
+
+@dataclass(frozen=True)
+class Ref:
+    text: str
+    score: float | None
+    alignment: str | None
+
+
+def cli_reference(model: TrainedModel, lines: list[str], beam: int, nbest: int,
+                  alignment: bool) -> list[list[Ref]]:
+    """Each line's n-best list from ``ea-mt translate --nbest N`` (TSV)."""
+    args = ["translate", "-w", str(model.workdir), "--threads", "1", "-q", "--beam", str(beam),
+            "--nbest", str(nbest), *(["--print-alignment"] if alignment else [])]
+    result = CliRunner().invoke(cli_app, args, input="".join(f"{line}\n" for line in lines))
+    assert result.exit_code == 0, result.stderr
+    refs: list[list[Ref]] = [[] for _ in lines]
+    for row in result.stdout.splitlines():
+        number, _rank, score, text, *rest = row.split("\t")
+        if score:
+            refs[int(number) - 1].append(Ref(text, float(score), rest[0] if rest else None))
+    return refs
+
+
+def same(answer: dict, refs: list[Ref]) -> bool:
+    """A served translation equals ``ea-mt translate``'s (scores to its 4 decimals)."""
+    got = answer["hypotheses"]
+    return len(got) == len(refs) and all(
+        h["text"] == r.text and h["alignment"] == r.alignment and abs(h["score"] - r.score) < 2e-4
+        for h, r in zip(got, refs, strict=True)
+    )
+
+
+@pytest.fixture(scope="module")
+def vanilla_models(trained_model: TrainedModel) -> ModelSet:
+    return load_models(trained_model.workdir, None, [], ServeSettings(max_batch_size=5),
+                       device="cpu")
+
+
+GROUPS = {  # decoding choices that must never be batched together
+    "beam5": {"beam": 5, "nbest": 1, "alignment": False},
+    "beam2-nbest2-aligned": {"beam": 2, "nbest": 2, "alignment": True},
+    "beam1": {"beam": 1, "nbest": 1, "alignment": False},
+}
+
+
+@pytest.mark.slow
+def test_concurrent_requests_equal_ea_mt_translate(
+    trained_model: TrainedModel, vanilla_models: ModelSet
+) -> None:
+    """Requests of three decoding choices, split and interleaved at random, each answer
+    what ``ea-mt translate`` writes for the same lines with the same choices."""
+    lines = (trained_model.raw / "test.en").read_text(encoding="utf-8").splitlines()[:16]
+    lines += ["", "Ça va? 😀"]
+    refs = {name: cli_reference(trained_model, lines, **group) for name, group in GROUPS.items()}
+    assert [r[0].text for r in refs["beam1"] if r] != [r[0].text for r in refs["beam5"] if r]
+
+    rng = random.Random(13)
+    requests = []
+    for name in GROUPS:
+        order = list(range(len(lines)))
+        rng.shuffle(order)
+        while order:
+            size = rng.randint(1, 4)
+            chunk, order = order[:size], order[size:]
+            requests.append((name, chunk, rng.random() * 0.03))
+    rng.shuffle(requests)
+    service = TranslationService(vanilla_models, ServeSettings(max_batch_size=5, max_wait_ms=20))
+
+    async def send(client: httpx.AsyncClient, name: str, chunk: list[int], delay: float) -> Any:
+        await asyncio.sleep(delay)
+        texts = [lines[i] for i in chunk]
+        body = {"text": texts[0]} if len(chunk) == 1 else {"texts": texts}
+        response = await client.post("/translate", json={**body, **GROUPS[name]})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def work(client: httpx.AsyncClient) -> list:
+        return await asyncio.gather(*(send(client, *r) for r in requests))
+
+    answers = run_async(create_app(service), work)
+    for (name, chunk, _), answer in zip(requests, answers, strict=True):
+        for i, translation in zip(chunk, answer["translations"], strict=True):
+            assert same(translation, refs[name][i]), (name, lines[i], translation, refs[name][i])
+    assert service.batcher.stats.sentences == len(lines) * len(GROUPS)
+    assert service.batcher.stats.batches < len(requests)  # so some batch mixed requests
+
+
+@pytest.mark.slow
+def test_an_overlong_sentence_is_truncated_with_a_warning(
+    trained_model: TrainedModel, vanilla_models: ModelSet
+) -> None:
+    long = " ".join(["the house is big"] * 60)
+    short = "I like tea."
+    service = TranslationService(vanilla_models, ServeSettings())
+    with session(create_app(service)) as client:
+        answer = client.post("/translate", json={"texts": [short, long]}).json()
+    refs = cli_reference(trained_model, [short, long], beam=5, nbest=1, alignment=False)
+    assert [t["truncated"] for t in answer["translations"]] == [False, True]
+    assert answer["warnings"][0] == (f"texts[1]: longer than the model's "
+                                     f"{trained_model.max_positions - 1} source pieces: truncated "
+                                     "to fit")
+    assert all(same(t, r) for t, r in zip(answer["translations"], refs, strict=True))
+
+
+def decode(array: dict) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(array["data"]), "<f4").reshape(array["shape"])
+
+
+@pytest.mark.slow
+def test_inspect_sends_the_maps_and_statistics_of_ea_mt_inspect(ea_model: TrainedModel) -> None:
+    from ea_mt.inspection.sentence import inspect_sentence, report
+
+    models = load_models(ea_model.workdir, None, [], ServeSettings(), device="cpu")
+    service = TranslationService(models, ServeSettings(max_inspect_pieces=12))
+    source, target = "Tom is my friend.", "Tom ist mein Freund."
+    with session(create_app(service)) as client:
+        answer = client.post("/inspect", json={"text": source, "target": target})
+        too_long = client.post("/inspect", json={"text": "a b c d e f g h i j k l m n o p"})
+        empty = client.post("/inspect", json={"text": " "})
+        wrong = client.post("/inspect", json={"text": ["a"]})
+    assert answer.status_code == 200, answer.text
+    data = answer.json()
+    expected = inspect_sentence([models.translators["default"]], source, target)
+    statistics = report(expected)
+    assert data["tokens"] == statistics["tokens"] and data["target"] == target
+    model = data["models"][0]
+    assert model["checkpoint"] == "default"  # the name, not the server's path
+    for chain, layers in expected.models[0].chains.items():
+        assert len(model["chains"][chain]) == len(layers)
+        for row, want, maps in zip(model["chains"][chain], statistics["models"][0]["chains"][chain],
+                                   layers, strict=True):
+            assert row["entropy"] == want["entropy"] and row["conv_share"] == want["conv_share"]
+            names = {"mixed", "evolved", "weights"} if row["layer"] else {"logits", "weights"}
+            assert names <= set(row["arrays"])
+            for name, array in row["arrays"].items():
+                np.testing.assert_allclose(decode(array), maps[name].numpy(), rtol=1e-6)
+    assert too_long.status_code == 413 and "at most 12 (max_inspect_pieces)" in too_long.text
+    assert empty.status_code == 422 and "the source sentence is empty" in empty.text
+    assert wrong.status_code == 422 and "text: Input should be a valid string" in wrong.text
+
+
+# --- a real `ea-mt serve` process ------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Served:
+    process: subprocess.Popen
+    url: str
+    port: int
+    log: Path
+
+    def get(self, path: str, headers: dict | None = None) -> tuple[int, Any]:
+        return http("GET", self.url + path, None, headers)
+
+    def post(self, path: str, body: Any, headers: dict | None = None) -> tuple[int, Any]:
+        return http("POST", self.url + path, body, headers)
+
+    def wait_for(self, what: Callable[[dict], bool], timeout: float = 30) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            health = self.get("/health")[1]
+            if what(health):
+                return health
+            time.sleep(0.05)
+        raise AssertionError(f"/health never showed it: {health}")
+
+
+def http(method: str, url: str, body: Any = None, headers: dict | None = None,
+         timeout: float = 120) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data, method=method, headers={
+        "Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@contextmanager
+def ea_mt_serve(model: TrainedModel, tmp_path: Path, *args: str,
+                env: dict[str, str] | None = None) -> Iterator[Served]:
+    """``ea-mt serve`` on 127.0.0.1 (its default) and a free port, stopped at the end."""
+    port = free_port()
+    log = tmp_path / f"serve-{port}.log"
+    command = [str(Path(sys.executable).parent / "ea-mt"), "serve", "-w", str(model.workdir),
+               "--port", str(port), "--threads", "1", "--device", "cpu", *args]
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink,
+                                   env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
+    served = Served(process, f"http://127.0.0.1:{port}", port, log)
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while True:
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, f"no answer on {served.url}:\n{log.read_text()}"
+            try:
+                if served.get("/health")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.2)
+        yield served
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def refused(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+@pytest.mark.slow
+def test_sigterm_stops_taking_requests_and_finishes_those_in_flight(
+    trained_model: TrainedModel, tmp_path: Path
+) -> None:
+    texts = ["I like tea.", "Where is the station?"]
+    refs = cli_reference(trained_model, texts, beam=5, nbest=1, alignment=False)
+    # A request in flight waits up to 4 s for its batch to fill: SIGTERM arrives meanwhile.
+    with ea_mt_serve(trained_model, tmp_path, "--max-wait-ms", "4000") as served:
+        assert f"Uvicorn running on http://127.0.0.1:{served.port}" in served.log.read_text()
+        answer: dict[str, Any] = {}
+
+        def send() -> None:
+            answer["status"], answer["body"] = served.post("/translate", {"texts": texts})
+
+        client = threading.Thread(target=send)
+        client.start()
+        served.wait_for(lambda h: h["requests_in_flight"] == 1)
+        served.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while not refused(served.port):
+            assert time.monotonic() < deadline, "still taking connections after SIGTERM"
+            time.sleep(0.05)
+        assert client.is_alive()  # refused new ones while this one was still in flight
+        client.join(60)
+        assert answer["status"] == 200, answer
+        assert all(same(t, r) for t, r in zip(answer["body"]["translations"], refs, strict=True))
+        returncode = served.process.wait(30)
+    log = served.log.read_text()
+    assert returncode in (0, -signal.SIGTERM), log
+    assert "Traceback" not in log and "Application shutdown complete" in log
+
+
+@pytest.mark.slow
+def test_a_client_that_disconnects_does_not_disturb_the_others(
+    trained_model: TrainedModel, tmp_path: Path
+) -> None:
+    """The API key comes from the environment; a client that leaves has its sentences
+    withdrawn, while another client's request is answered as `ea-mt translate` would."""
+    texts = ["Where is the station?", "I like tea."]
+    refs = cli_reference(trained_model, texts, beam=5, nbest=1, alignment=False)
+    auth = {"Authorization": f"Bearer {KEY}"}
+    with ea_mt_serve(trained_model, tmp_path, "--max-wait-ms", "3000",
+                     env={"EA_MT_API_KEY": KEY}) as served:
+        assert served.get("/models")[0] == 401
+        assert served.get("/models", auth)[0] == 200
+        body = json.dumps({"texts": ["one.", "two.", "three."]}).encode()
+        leaving = socket.create_connection(("127.0.0.1", served.port))
+        leaving.sendall(b"POST /translate HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                        b"Content-Type: application/json\r\nAuthorization: Bearer "
+                        + KEY.encode() + b"\r\nContent-Length: " + str(len(body)).encode()
+                        + b"\r\n\r\n" + body)
+        served.wait_for(lambda h: h["queued_sentences"] == 3)
+        leaving.close()
+        served.wait_for(lambda h: h["abandoned_requests"] == 1)
+        status, answer = served.post("/translate", {"texts": texts}, auth)
+        assert status == 200, answer
+        assert all(same(t, r) for t, r in zip(answer["translations"], refs, strict=True))
+        health = served.get("/health")[1]
+    assert health["sentences"] == len(texts)  # the leaver's three never reached the model
+    assert health["abandoned_requests"] == 1 and health["requests_in_flight"] == 0
+
+
+def test_decoding_variants_share_the_loaded_weights() -> None:
+    fake = FakeTranslator()
+    models = ModelSet({"default": fake})
+    variant = models.variant("default", 3, 2)
+    assert variant is not fake and variant.model is fake.model
+    assert (variant.options.beam, variant.options.nbest) == (3, 2)
+    assert (fake.options.beam, fake.options.nbest) == (5, 1)
+    assert models.variant("default", 3, 2) is variant
+    assert models.variant("default", 5, 1) is fake
