@@ -14,6 +14,7 @@ from ea_mt.cli.options import (
     BeamOption,
     BufferSizeOption,
     CheckpointOption,
+    DecoderOption,
     DeviceOption,
     ErrorsOption,
     LenpenOption,
@@ -70,6 +71,7 @@ def evaluate_command(
     max_len_b: MaxLenBOption = DecodeOptions.max_len_b,
     batch_size: BatchSizeOption = DecodeOptions.batch_size,
     max_tokens: MaxTokensOption = DecodeOptions.max_tokens,
+    decoder: DecoderOption = DecodeOptions.decoder,
     buffer_size: BufferSizeOption = InputOptions.buffer_size,
     device: DeviceOption = DEFAULT_DEVICE,
     precision: PrecisionOption = DEFAULT_PRECISION,
@@ -91,6 +93,7 @@ def evaluate_command(
         max_len_b=max_len_b,
         batch_size=batch_size,
         max_tokens=max_tokens,
+        decoder=decoder,
     )
     translator = Translator(resolve_model(workdir, checkpoint), options, device, precision)
     with progress_callbacks(quiet) as (warn, on_lines):

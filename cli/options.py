@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from ea_mt.decoding.options import DECODERS
 from ea_mt.devices import DEVICES, PRECISIONS
 
 WorkdirOption = Annotated[
@@ -50,6 +51,14 @@ MaxTokensOption = Annotated[
 ]
 
 # Reading input: the fields of ea_mt.decoding.options.InputOptions.
+DecoderOption = Annotated[
+    str,
+    typer.Option(
+        "--decoder",
+        help=f"Beam search: {' or '.join(DECODERS)} (fast: ea-mt's own, the same hypotheses "
+        "and scores as fairseq's SequenceGenerator, sooner).",
+    ),
+]
 BufferSizeOption = Annotated[
     int, typer.Option("--buffer-size", help="Lines read, sorted and translated at a time.")
 ]

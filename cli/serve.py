@@ -9,11 +9,13 @@ import typer
 from ea_mt.cli.app import app
 from ea_mt.cli.options import (
     CheckpointOption,
+    DecoderOption,
     DeviceOption,
     PrecisionOption,
     ThreadsOption,
     WorkdirOption,
 )
+from ea_mt.decoding.options import DecodeOptions
 from ea_mt.devices import DEFAULT_DEVICE, DEFAULT_PRECISION, set_threads
 from ea_mt.errors import UserError
 from ea_mt.serving.settings import API_KEY_ENV, DEFAULT_HOST, DEFAULT_PORT, ServeSettings
@@ -78,6 +80,7 @@ def serve_command(
                      help="Require 'Authorization: Bearer API_KEY' (the environment variable "
                      "keeps the key out of the process list)."),
     ] = None,
+    decoder: DecoderOption = DecodeOptions.decoder,
     device: DeviceOption = DEFAULT_DEVICE,
     precision: PrecisionOption = DEFAULT_PRECISION,
     threads: ThreadsOption = None,
@@ -94,7 +97,7 @@ def serve_command(
     source = ctx.get_parameter_source("workdir")
     given = source is not None and source.name != "DEFAULT"  # -w or --workdir was written
     models = load_models(workdir if given else None, checkpoint, model or [], settings,
-                         device, precision)
+                         device, precision, decoder)
     try:
         run_server(TranslationService(models, settings), host, port, api_key)
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it has shut down on

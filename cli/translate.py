@@ -19,6 +19,7 @@ from ea_mt.cli.options import (
     BeamOption,
     BufferSizeOption,
     CheckpointOption,
+    DecoderOption,
     DeviceOption,
     ErrorsOption,
     LenpenOption,
@@ -111,6 +112,7 @@ def translate_command(
     max_len_b: MaxLenBOption = DecodeOptions.max_len_b,
     batch_size: BatchSizeOption = DecodeOptions.batch_size,
     max_tokens: MaxTokensOption = DecodeOptions.max_tokens,
+    decoder: DecoderOption = DecodeOptions.decoder,
     buffer_size: BufferSizeOption = InputOptions.buffer_size,
     device: DeviceOption = DEFAULT_DEVICE,
     precision: PrecisionOption = DEFAULT_PRECISION,
@@ -131,6 +133,7 @@ def translate_command(
         max_len_b=max_len_b,
         batch_size=batch_size,
         max_tokens=max_tokens,
+        decoder=decoder,
     )
     if alignment_layer is not None and not print_alignment:
         raise UserError("--alignment-layer needs --print-alignment")

@@ -88,7 +88,7 @@ def test_nul_bytes_and_control_characters(trained_model: TrainedModel) -> None:
 def test_translations_never_contain_line_breaks(trained_model: TrainedModel) -> None:
     translator = Translator.load(trained_model.workdir, beam=1)
     translator.sp.decode_pieces = lambda _: "one\rtwo\u2028three\x85four\nfive"
-    (result,) = translator.translate(["Hello."])
+    (result,) = translator.translate_batch(["Hello."])
     assert result.text == "one two three four five"
 
 
@@ -215,7 +215,7 @@ def test_invalid_utf8(trained_model: TrainedModel) -> None:
 
 def test_library_api(trained_model: TrainedModel, tmp_path: Path) -> None:
     translator = Translator.load(trained_model.workdir, beam=2)
-    results = translator.translate(["Hello.", "", "I am here."])
+    results = translator.translate_batch(["Hello.", "", "I am here."])
     assert [bool(r.text) for r in results] == [True, False, True]
     out = tmp_path / "out.de"
     stats = translate_file(trained_model.raw / "test.en", out, workdir=trained_model.workdir)

@@ -82,7 +82,7 @@ def test_writes_a_grid_per_chain_and_the_report(ea_checkpoint, ea_translator, tm
 
     data = json.loads(paths[3].read_text(encoding="utf-8"))
     assert data["target_origin"] == "beam search (beam 5)"
-    assert data["target"] == ea_translator.translate([SENTENCE])[0].text
+    assert data["target"] == ea_translator.translate_batch([SENTENCE])[0].text
     (model,) = data["models"]
     assert model["arch"] == "ea_transformer_tiny"
     for chain in CHAINS:
@@ -176,12 +176,12 @@ def test_report_matches_a_direct_computation(ea_translator):
 def test_inspecting_leaves_translation_unchanged(ea_translator, vanilla_translator):
     sentences = [SENTENCE, "I like tea.", "Where is the station?"]
     for translator in (ea_translator, vanilla_translator):
-        before = translator.translate(sentences)
+        before = translator.translate_batch(sentences)
         modules = [m for layers in attention_modules(translator.model).values() for m in layers]
         checks = [m.skip_embed_dim_check for m in modules]
         inspection = inspect_sentence([translator], SENTENCE)
         assert all(chain for chain in inspection.models[0].chains.values())
-        assert translator.translate(sentences) == before
+        assert translator.translate_batch(sentences) == before
         assert [m.skip_embed_dim_check for m in modules] == checks
         for module in modules:
             assert not module._forward_hooks and not module._forward_pre_hooks

@@ -40,6 +40,7 @@ import ea_mt.serving.auth
 from ea_mt.cli.app import app as cli_app
 from ea_mt.decoding.hypotheses import Hypothesis, LineResult
 from ea_mt.decoding.options import DecodeOptions
+from ea_mt.decoding.translation import Translator
 from ea_mt.serving.app import create_app
 from ea_mt.serving.batching import Batcher
 from ea_mt.serving.server import load_models
@@ -75,10 +76,13 @@ class FakeTranslator:
         self.gate: threading.Event | None = None  # set: translate waits until it opens
         self.started = threading.Event()
 
+    with_options = Translator.with_options  # the real one: a copy with its own generator
+
     def _build_generator(self) -> None:
         return None
 
-    def translate(self, lines: list[str], alignment_layer: int | None = None) -> list[LineResult]:
+    def translate_batch(self, lines: list[str],
+                        alignment_layer: int | None = None) -> list[LineResult]:
         self.started.set()
         if self.gate is not None:
             assert self.gate.wait(ASYNC_TIMEOUT)

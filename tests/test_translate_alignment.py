@@ -102,7 +102,7 @@ def test_alignment_is_the_argmax_of_the_chosen_layer(ea_model: TrainedModel, lay
 
     translator = Translator.load(ea_model.workdir, device="cpu", max_len_b=20)
     chosen = len(translator.model.decoder.layers) - 1 if layer is None else layer
-    for line, result, row in zip(lines, translator.translate(lines), out, strict=True):
+    for line, result, row in zip(lines, translator.translate_batch(lines), out, strict=True):
         hyp = result.hypotheses[0]
         expected = expected_alignment(translator, line, hyp.tokens, chosen)
         assert row == f"{hyp.text}{SEPARATOR}{expected}"

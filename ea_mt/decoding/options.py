@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from ea_mt.errors import UserError, check_finite
 from ea_mt.textio import ERROR_MODES
 
+# "fast": ea-mt's own beam search (ea_mt.decoding.beam_search), exactly SequenceGenerator's
+# hypotheses and scores; "fairseq": fairseq's SequenceGenerator itself.
+DECODERS = ("fast", "fairseq")
+
 
 @dataclass(frozen=True)
 class DecodeOptions:
@@ -26,9 +30,13 @@ class DecodeOptions:
     max_len_b: int = 200
     batch_size: int = 64
     max_tokens: int | None = None
+    decoder: str = "fast"
 
     def check(self) -> None:
         """Raise a UserError for settings beam search cannot run with."""
+        if self.decoder not in DECODERS:
+            raise UserError(f"--decoder must be one of {', '.join(DECODERS)}, "
+                            f"not {self.decoder!r}")
         check_finite("--lenpen", self.lenpen)
         check_finite("--max-len-a", self.max_len_a)
         for name, value in (

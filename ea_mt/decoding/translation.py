@@ -8,11 +8,12 @@ any size never sits in memory, and write exactly one output line per input line.
 
 from __future__ import annotations
 
+import copy
 import logging
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -25,7 +26,7 @@ from ea_mt.decoding.hypotheses import Hypothesis, LineResult
 from ea_mt.decoding.options import DecodeOptions, InputOptions
 from ea_mt.devices import DEFAULT_DEVICE, DEFAULT_PRECISION, torch_device, torch_dtype
 from ea_mt.errors import UserError
-from ea_mt.modeldir import ModelFiles, resolve_model
+from ea_mt.modeldir import MODEL_JSON, ModelFiles, resolve_model
 from ea_mt.textio import check_distinct, input_name, iter_lines, open_input, open_output
 from ea_mt.workdir import DEFAULT_WORKDIR
 
@@ -63,7 +64,7 @@ class Translator:
     @classmethod
     def load(
         cls,
-        workdir: Path | str = DEFAULT_WORKDIR,
+        model: Path | str = DEFAULT_WORKDIR,
         checkpoint: Path | str | None = None,
         src: str | None = None,
         tgt: str | None = None,
@@ -71,19 +72,41 @@ class Translator:
         precision: str = DEFAULT_PRECISION,
         **options: Any,
     ) -> Translator:
-        """Resolve ``workdir``/``checkpoint`` and load the model; ``options`` are DecodeOptions."""
-        files = resolve_model(
-            Path(workdir), Path(checkpoint) if checkpoint is not None else None, src, tgt
-        )
+        """Load a model once: ``model`` is a work directory (its ``checkpoints/``), a model
+        directory or a checkpoint file; ``checkpoint`` picks a file of a work directory;
+        ``options`` are :class:`DecodeOptions` fields (beam, nbest, lenpen, ...)."""
+        path = Path(model)
+        if checkpoint is None and (path.is_file() or (path / MODEL_JSON).is_file()):
+            workdir, chosen = Path(DEFAULT_WORKDIR), path
+        else:
+            workdir, chosen = path, Path(checkpoint) if checkpoint is not None else None
+        files = resolve_model(workdir, chosen, src, tgt)
         return cls(files, DecodeOptions(**options), device=device, precision=precision)
 
-    def translate(
+    def with_options(self, **changes: Any) -> Translator:
+        """This model with other decoding options (beam, nbest, lenpen, ...); weights,
+        vocabularies and SentencePiece model are shared, not loaded again."""
+        options = replace(self.options, **changes)
+        if options == self.options:
+            return self
+        options.check()
+        variant = copy.copy(self)
+        variant.options = options
+        variant.generator = variant._build_generator()
+        return variant
+
+    def translate(self, lines: Sequence[str]) -> list[str]:
+        """The best translation of each of ``lines`` (raw text); '' for a blank line."""
+        return [result.text for result in self.translate_batch(lines)]
+
+    def translate_batch(
         self,
         lines: Sequence[str],
         on_batch: Callable[[int], None] | None = None,
         alignment_layer: int | None = None,
     ) -> list[LineResult]:
-        """Translate ``lines`` (raw text); blank lines get no hypotheses and skip the model.
+        """The n-best hypotheses of each of ``lines``, with scores, target tokens and, with
+        ``alignment_layer``, word alignments; blank lines get none and skip the model.
 
         ``on_batch`` is called with the number of lines each finished batch held.  With
         ``alignment_layer`` (see :func:`ea_mt.decoding.alignment.check_layer`) every hypothesis gets
@@ -180,6 +203,7 @@ class Translator:
         return Hypothesis(text=text, score=float(hypo["score"]), tokens=tokens)
 
     def _build_generator(self):
+        """The beam search of the options: ea-mt's fast one, or fairseq's SequenceGenerator."""
         from fairseq.dataclass.configs import GenerationConfig
 
         opts = self.options
@@ -191,7 +215,16 @@ class Translator:
             max_len_b=opts.max_len_b,
         )
         self.model.prepare_for_inference_(_GenerationHolder(gen))
-        return self.task.build_generator([self.model], gen)
+        if opts.decoder == "fairseq":
+            return self.task.build_generator([self.model], gen)
+        from ea_mt.decoding.beam_search import FastBeamSearch
+        from ea_mt.decoding.incremental import unsupported_reason
+
+        reason = unsupported_reason(self.model)
+        if reason is not None:
+            raise UserError(f"{self.files.checkpoint}: the fast decoder cannot run this model "
+                            f"({reason}); use --decoder fairseq")
+        return FastBeamSearch.for_options(self.model, self.tgt_dict, opts)
 
 
 @dataclass
@@ -243,7 +276,8 @@ def translate_stream(
     source = iter(lines)
     while buffer := list(islice(source, buffer_size)):
         first = stats.lines + 1
-        results = translator.translate(buffer, on_batch=on_lines, alignment_layer=alignment_layer)
+        results = translator.translate_batch(buffer, on_batch=on_lines,
+                                             alignment_layer=alignment_layer)
         sink.write(_format(results, first, nbest_tsv, alignment_layer is not None).encode("utf-8"))
         sink.flush()
         stats.lines += len(buffer)

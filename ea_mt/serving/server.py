@@ -49,6 +49,7 @@ def load_models(
     settings: ServeSettings,
     device: str = DEFAULT_DEVICE,
     precision: str = DEFAULT_PRECISION,
+    decoder: str = DecodeOptions.decoder,
 ) -> ModelSet:
     """The models to serve: ``default`` from ``workdir``/``checkpoint`` (when given, or when
     no ``--model`` is), then each ``NAME=PATH`` of ``specs``; the first one is the default."""
@@ -64,7 +65,8 @@ def load_models(
         sources.append((DEFAULT_MODEL_NAME,
                         resolve_model(workdir or DEFAULT_WORKDIR, checkpoint)))
     sources += [(name, resolve_model(DEFAULT_WORKDIR, path)) for name, path in named]
-    options = DecodeOptions(batch_size=settings.max_batch_size)  # a batch is one model call
+    options = DecodeOptions(batch_size=settings.max_batch_size,  # a batch is one model call
+                            decoder=decoder)
     return ModelSet({name: Translator(files, options, device, precision)
                      for name, files in sources})
 

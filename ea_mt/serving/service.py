@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import copy
-import dataclasses
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -44,17 +42,6 @@ class DecodeKey:
     alignment_layer: int | None
 
 
-def decoding_variant(translator: Translator, beam: int, nbest: int) -> Translator:
-    """``translator`` with another beam size and n-best count; weights and vocabularies shared."""
-    if (beam, nbest) == (translator.options.beam, translator.options.nbest):
-        return translator
-    variant = copy.copy(translator)
-    variant.options = dataclasses.replace(translator.options, beam=beam, nbest=nbest)
-    variant.options.check()
-    variant.generator = variant._build_generator()  # the beam search of the new options
-    return variant
-
-
 class ModelSet:
     """The served models by name (the first is the default) and their decoding variants."""
 
@@ -78,7 +65,7 @@ class ModelSet:
         """The model ``name`` decoding with ``beam`` and ``nbest`` (model thread only)."""
         key = (name, beam, nbest)
         if key not in self._variants:
-            self._variants[key] = decoding_variant(self.translators[name], beam, nbest)
+            self._variants[key] = self.translators[name].with_options(beam=beam, nbest=nbest)
         return self._variants[key]
 
     def describe(self) -> list[dict[str, Any]]:
@@ -219,7 +206,7 @@ class TranslationService:
 
     def _run_batch(self, key: DecodeKey, sentences: list[str]) -> list[LineResult]:
         translator = self.models.variant(key.model, key.beam, key.nbest)
-        return translator.translate(sentences, alignment_layer=key.alignment_layer)
+        return translator.translate_batch(sentences, alignment_layer=key.alignment_layer)
 
     def _answer(
         self, request: TranslateRequest, key: DecodeKey, outcome: Outcome[LineResult],
