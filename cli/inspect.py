@@ -10,7 +10,7 @@ from rich.table import Table
 
 from ea_mt.cli.app import app
 from ea_mt.cli.options import WorkdirOption
-from ea_mt.cli.progress import stderr_console
+from ea_mt.cli.progress import QuietOption, stderr_console
 from ea_mt.errors import UserError
 from ea_mt.fileio import check_writable_dir, write_json_atomic
 from ea_mt.textio import stdout_errors
@@ -71,6 +71,7 @@ def inspect_command(
             "model and dictionaries, drawn side by side on the same target pieces.",
         ),
     ] = None,
+    quiet: QuietOption = False,
 ) -> None:
     from ea_mt.decoding.translation import Translator
     from ea_mt.inspection.plots import write_figures
@@ -88,11 +89,12 @@ def inspect_command(
     paths = write_figures(inspection, out, head, all_heads)
     write_json_atomic(out / REPORT_NAME, data)
     paths.append(out / REPORT_NAME)
-    console = stderr_console()
-    console.print(f"target ({inspection.target_origin}): {inspection.target}", markup=False,
-                  soft_wrap=True)
-    console.print(summary_table(data, head))
-    console.print(f"wrote {len(paths)} files to {out}", markup=False, soft_wrap=True)
+    if not quiet:
+        console = stderr_console()
+        console.print(f"target ({inspection.target_origin}): {inspection.target}",
+                      markup=False)
+        console.print(summary_table(data, head))
+        console.print(f"wrote {len(paths)} files to {out}", markup=False)
     with stdout_errors():
         for path in paths:
             typer.echo(path)

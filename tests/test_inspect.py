@@ -96,6 +96,14 @@ def test_writes_a_grid_per_chain_and_the_report(ea_checkpoint, ea_translator, tm
 
 
 @pytest.mark.slow
+def test_quiet_prints_only_the_written_paths(ea_checkpoint, tmp_path):
+    result = invoke(SENTENCE, "--checkpoint", ea_checkpoint, "--out", tmp_path, "-q")
+    assert [p.name for p in written(result)] == ["encoder-self.png", "decoder-self.png",
+                                                 "cross.png", "attention.json"]
+    assert result.stderr == ""
+
+
+@pytest.mark.slow
 def test_one_grid_row_per_layer(ea_translator, vanilla_translator, tmp_path):
     inspection = inspect_sentence([ea_translator, vanilla_translator], SENTENCE, REFERENCE)
     for chain in CHAINS:

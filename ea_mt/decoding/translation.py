@@ -14,7 +14,6 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -22,6 +21,7 @@ import sentencepiece as spm
 import torch
 
 from ea_mt.checkpoint_safety import load_checkpoint
+from ea_mt.decoding.buffering import PAUSE_S, buffers, pauses_matter
 from ea_mt.decoding.hypotheses import Hypothesis, LineResult
 from ea_mt.decoding.options import DecodeOptions, InputOptions
 from ea_mt.devices import DEFAULT_DEVICE, DEFAULT_PRECISION, torch_device, torch_dtype
@@ -243,6 +243,7 @@ class TranslationStats:
     truncated: list[int] = field(default_factory=list)
     hit_max_len: list[int] = field(default_factory=list)
     empty: list[int] = field(default_factory=list)
+    warned: dict[str, int] = field(default_factory=dict)  # kind -> lines its first warning named
 
     @property
     def lines_per_second(self) -> float:
@@ -259,6 +260,7 @@ def translate_stream(
     alignment_layer: int | None = None,
     warn: Callable[[str], None] | None = None,
     on_lines: Callable[[int], None] | None = None,
+    wait: float | None = None,
 ) -> TranslationStats:
     """Translate ``lines`` a buffer at a time, writing one line per input line to ``sink``.
 
@@ -267,14 +269,17 @@ def translate_stream(
     rank 1, an empty score and an empty hypothesis).  With ``alignment_layer`` each
     translation is followed by `` ||| `` and its word alignment ("0-0 1-2 ...", see
     :mod:`ea_mt.decoding.alignment`), or in TSV by a fifth column.  ``warn`` receives warnings about
-    truncated sources, hypotheses cut at the maximum length and empty translations.
+    truncated sources, hypotheses cut at the maximum length and empty translations: each
+    kind when it first occurs, and once more at the end with every line, when it recurred.
+    With ``wait`` a buffer is translated as soon as input pauses that long
+    (:func:`ea_mt.decoding.buffering.buffers`).
     """
     InputOptions(buffer_size=buffer_size).check()
     warn = warn or _warn_stderr
     stats = TranslationStats()
     start = time.perf_counter()
-    source = iter(lines)
-    while buffer := list(islice(source, buffer_size)):
+    _warn_capped_beam(translator, warn)
+    for buffer in buffers(lines, buffer_size, wait):
         first = stats.lines + 1
         results = translator.translate_batch(buffer, on_batch=on_lines,
                                              alignment_layer=alignment_layer)
@@ -282,6 +287,7 @@ def translate_stream(
         sink.flush()
         stats.lines += len(buffer)
         _collect(stats, results, buffer, first, translator, warn)
+    _summarise(stats, translator, warn)
     stats.seconds = time.perf_counter() - start
     return stats
 
@@ -306,6 +312,7 @@ def translate_file(
     Uses ``translator`` if given, else loads the model of ``workdir``/``checkpoint``
     with ``options`` (DecodeOptions fields, ``device``, ``precision``).  An output file is
     replaced only once the whole translation succeeded, and never when it is the input.
+    Input that may pause (a terminal, a pipe) is translated as it arrives.
     """
     check_distinct(input_path, output_path)
     translator = translator or Translator.load(workdir, checkpoint, **options)
@@ -319,6 +326,7 @@ def translate_file(
             alignment_layer=alignment_layer,
             warn=warn,
             on_lines=on_lines,
+            wait=PAUSE_S if pauses_matter(source) else None,
         )
 
 
@@ -349,26 +357,51 @@ def _collect(
     translator: Translator,
     warn: Callable[[str], None],
 ) -> None:
-    """Record this buffer's problem lines in ``stats`` and warn about them."""
-    truncated = [first + i for i, r in enumerate(results) if r.truncated]
-    hit = [first + i for i, r in enumerate(results) if r.hit_max_len]
-    empty = [
-        first + i
-        for i, (r, line) in enumerate(zip(results, lines, strict=True))
-        if line.strip() and not r.text.strip()
-    ]
-    stats.truncated += truncated
-    stats.hit_max_len += hit
-    stats.empty += empty
-    if truncated:
-        warn(
-            f"{_lines(truncated)} longer than the model's {translator.max_source_pieces} "
-            "source pieces: truncated to fit"
-        )
-    if hit:
-        warn(f"{_lines(hit)}: translation stopped at the maximum length; raise --max-len-b")
-    if empty:
-        warn(f"{_lines(empty)}: the model produced an empty translation")
+    """Record this buffer's problem lines in ``stats``; warn of a kind the first time."""
+    found = {
+        "truncated": [first + i for i, r in enumerate(results) if r.truncated],
+        "hit_max_len": [first + i for i, r in enumerate(results) if r.hit_max_len],
+        "empty": [
+            first + i
+            for i, (r, line) in enumerate(zip(results, lines, strict=True))
+            if line.strip() and not r.text.strip()
+        ],
+    }
+    for kind, numbers in found.items():
+        seen = getattr(stats, kind)
+        if numbers and not seen:
+            warn(f"{_lines(numbers)}{_problem(kind, translator)}")
+            stats.warned[kind] = len(numbers)
+        seen += numbers
+
+
+def _summarise(stats: TranslationStats, translator: Translator,
+               warn: Callable[[str], None]) -> None:
+    """At the end, each kind of problem that recurred after its first warning, in all."""
+    for kind in ("truncated", "hit_max_len", "empty"):
+        numbers = getattr(stats, kind)
+        if len(numbers) > stats.warned.get(kind, len(numbers)):
+            warn(f"in all {_lines(numbers)}{_problem(kind, translator)} "
+                 f"({len(numbers)} lines)")
+
+
+def _problem(kind: str, translator: Translator) -> str:
+    if kind == "truncated":
+        return (f" longer than the model's {translator.max_source_pieces} source pieces: "
+                "truncated to fit")
+    if kind == "hit_max_len":
+        return ": translation stopped at the maximum length; raise --max-len-b"
+    return ": the model produced an empty translation"
+
+
+def _warn_capped_beam(translator: Translator, warn: Callable[[str], None]) -> None:
+    """Say once that a beam wider than the target vocabulary allows is narrowed."""
+    limit = len(translator.tgt_dict) - 1
+    beam, nbest = translator.options.beam, translator.options.nbest
+    if beam > limit:
+        rows = f", so --nbest {nbest} gives at most {limit} rows a line" if nbest > limit else ""
+        warn(f"--beam {beam} is more than the target vocabulary of {limit + 1} allows: the "
+             f"search keeps {limit} hypotheses{rows}")
 
 
 def _lines(numbers: list[int]) -> str:
