@@ -16,7 +16,7 @@ from ea_mt.cli.options import (
     WorkdirOption,
 )
 from ea_mt.decoding.options import DecodeOptions
-from ea_mt.devices import DEFAULT_DEVICE, DEFAULT_PRECISION, set_threads
+from ea_mt.devices import DEFAULT_DEVICE, DEFAULT_PRECISION, check_threads
 from ea_mt.errors import UserError
 from ea_mt.serving.settings import API_KEY_ENV, DEFAULT_HOST, DEFAULT_PORT, ServeSettings
 from ea_mt.workdir import DEFAULT_WORKDIR
@@ -86,20 +86,21 @@ def serve_command(
     threads: ThreadsOption = None,
 ) -> None:
     from ea_mt.serving.server import load_models, run_server
-    from ea_mt.serving.service import TranslationService
+    from ea_mt.serving.service import TranslationService, model_thread
 
     settings = ServeSettings(max_batch_size, max_wait_ms, max_sentences, max_chars, max_beam,
                              max_inspect_pieces)
     settings.check()
     if api_key is not None and not api_key.strip():
         raise UserError(f"--api-key (or ${API_KEY_ENV}) is empty; give a key or leave it unset")
-    set_threads(threads)
+    check_threads(threads)
     source = ctx.get_parameter_source("workdir")
     given = source is not None and source.name != "DEFAULT"  # -w or --workdir was written
-    models = load_models(workdir if given else None, checkpoint, model or [], settings,
-                         device, precision, decoder)
+    executor = model_thread(threads)  # loads and runs every model (see ea_mt.serving.service)
+    models = executor.submit(load_models, workdir if given else None, checkpoint, model or [],
+                             settings, device, precision, decoder).result()
     try:
-        run_server(TranslationService(models, settings), host, port, api_key)
+        run_server(TranslationService(models, settings, executor), host, port, api_key)
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it has shut down on
         raise typer.Exit(130) from None
 

@@ -1,8 +1,12 @@
 """What the endpoints do: check a request against the limits, batch it, run it on a model.
 
-Every model call runs on one thread (``executor``): the batches of :class:`Batcher` and the
-inspections alike, so a model is never used by two threads at once and the event loop stays
-free.  Decoding choices that need another beam search (beam, nbest) get a variant of the
+Every model call runs on one thread (``executor``, from :func:`model_thread`): the loading,
+the batches of :class:`Batcher` and the inspections alike, so a model is never used by two
+threads at once and the event loop stays free.  The loading too: torch's OpenMP threads
+belong to the thread that first computes, and a second computing thread ran the model at
+half speed on this 2-core machine (benchmarks/serve_load.py, 2026-12-01).
+
+Decoding choices that need another beam search (beam, nbest) get a variant of the
 loaded model that shares its weights.
 """
 
@@ -87,14 +91,23 @@ class ModelSet:
         ]
 
 
+def model_thread(threads: int | None = None) -> ThreadPoolExecutor:
+    """The one thread that loads and runs the models, with ``threads`` torch threads."""
+    from ea_mt.devices import set_threads
+
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="ea-mt-model",
+                              initializer=set_threads, initargs=(threads,))
+
+
 class TranslationService:
     """Checks requests, batches translations and runs inspections on the model thread."""
 
-    def __init__(self, models: ModelSet, settings: ServeSettings) -> None:
+    def __init__(self, models: ModelSet, settings: ServeSettings,
+                 executor: ThreadPoolExecutor | None = None) -> None:
         settings.check()
         self.models = models
         self.settings = settings
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ea-mt-model")
+        self.executor = executor or model_thread()
         self.batcher: Batcher[LineResult] = Batcher(
             self._run_batch, self.executor, settings.max_batch_size, settings.max_wait_ms / 1000
         )
