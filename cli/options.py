@@ -84,3 +84,10 @@ ThreadsOption = Annotated[
         "can be several times faster.",
     ),
 ]
+
+
+def given_here(ctx: typer.Context, name: str) -> bool:
+    """Whether option ``name`` was given on the command line (or by environment), not
+    left at its default.  By name: typer ships its own copy of click's enum."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name != "DEFAULT"

@@ -14,6 +14,7 @@ from ea_mt.cli.options import (
     PrecisionOption,
     ThreadsOption,
     WorkdirOption,
+    given_here,
 )
 from ea_mt.decoding.options import DecodeOptions
 from ea_mt.devices import DEFAULT_DEVICE, DEFAULT_PRECISION, check_threads
@@ -94,8 +95,7 @@ def serve_command(
     if api_key is not None and not api_key.strip():
         raise UserError(f"--api-key (or ${API_KEY_ENV}) is empty; give a key or leave it unset")
     check_threads(threads)
-    source = ctx.get_parameter_source("workdir")
-    given = source is not None and source.name != "DEFAULT"  # -w or --workdir was written
+    given = given_here(ctx, "workdir")  # -w or --workdir was written
     executor = model_thread(threads)  # loads and runs every model (see ea_mt.serving.service)
     models = executor.submit(load_models, workdir if given else None, checkpoint, model or [],
                              settings, device, precision, decoder).result()

@@ -13,7 +13,7 @@ from rich.live import Live
 from rich.text import Text
 
 from ea_mt.cli.app import app
-from ea_mt.cli.options import DeviceOption, ThreadsOption, WorkdirOption
+from ea_mt.cli.options import DeviceOption, ThreadsOption, WorkdirOption, given_here
 from ea_mt.cli.progress import QuietOption, stderr_console
 from ea_mt.training.fairseq_log import LogLine, TrainStatus
 from ea_mt.training.options import TrainOptions
@@ -150,7 +150,7 @@ def train_command(
 
         given = {**read_options(config), **{
             name: value for name, value in given.items()
-            if _given_here(ctx, name)
+            if given_here(ctx, name)
         }}
         given["extra_args"] = (*given.get("extra_args", ()), *ctx.args)
     else:
@@ -184,13 +184,6 @@ def train_command(
 
 
 OPTION_FIELDS = frozenset(TrainOptions.__dataclass_fields__) - {"extra_args"}
-
-
-def _given_here(ctx: typer.Context, name: str) -> bool:
-    """Whether option ``name`` was given on the command line (or by environment), not
-    left at its default.  By name: typer ships its own copy of click's enum."""
-    source = ctx.get_parameter_source(name)
-    return source is not None and source.name != "DEFAULT"
 
 
 class TrainDisplay:
