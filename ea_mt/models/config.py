@@ -61,6 +61,11 @@ class EAConfig:
         """The chains as ``--ea-chains`` writes them, in canonical order ("none" if none)."""
         return ",".join(name for name in CHAINS if name in self.chains) or "none"
 
+    def option_values(self) -> dict[str, Any]:
+        """The settings as the ``ea_*`` fields of the training options hold them."""
+        return {"ea_alpha": self.alpha, "ea_beta": self.beta, "ea_kernel_size": self.kernel_size,
+                "ea_chains": self.chains_text, "ea_ramp_updates": self.ramp_updates}
+
     def ramp(self, num_updates: int) -> float:
         """The factor on α and β after ``num_updates`` training updates: num_updates / N up
         to N = ``ramp_updates``, then 1 (always 1 when the ramp is off)."""

@@ -301,10 +301,7 @@ def _with_preset(options: TrainOptions) -> TrainOptions:
     """``options`` with every value left to the preset or to the EA defaults filled in."""
     preset = presets.PRESETS[presets.family(options.arch)]
     if presets.is_ea(options.arch):
-        ea = resolve_ea(options)
-        options = replace(options, ea_alpha=ea.alpha, ea_beta=ea.beta,
-                          ea_kernel_size=ea.kernel_size, ea_chains=ea.chains_text,
-                          ea_ramp_updates=ea.ramp_updates)
+        options = replace(options, **resolve_ea(options).option_values())
     no_limit = options.max_update is None and options.max_epoch is None
     return replace(
         options,
@@ -404,9 +401,7 @@ def _effective(saved: dict[str, Any]) -> dict[str, Any]:
                               saved.get("ea_ramp_updates"))
     except (TypeError, ValueError):
         return saved
-    return {**saved, "ea_alpha": ea.alpha, "ea_beta": ea.beta,
-            "ea_kernel_size": ea.kernel_size, "ea_chains": ea.chains_text,
-            "ea_ramp_updates": ea.ramp_updates}
+    return {**saved, **ea.option_values()}
 
 
 def _as_flag(key: str, value: object) -> str:
