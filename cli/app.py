@@ -21,8 +21,8 @@ except ImportError:  # pragma: no cover - older typer on click itself
     from click.exceptions import ClickException, UsageError
 
 # The order of `ea-mt --help`: the pipeline's, not the order the modules happen to load in.
-COMMAND_ORDER = ("demo", "prepare", "train", "average", "translate", "score", "evaluate",
-                 "inspect", "serve")
+COMMAND_ORDER = ("demo", "prepare", "train", "average", "export", "models", "translate",
+                 "score", "evaluate", "inspect", "serve")
 HELP_OPTIONS = ["-h", "--help"]
 
 

@@ -8,8 +8,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from ea_mt.bundled import bundled_model
 from ea_mt.cli.app import app
-from ea_mt.cli.options import WorkdirOption
+from ea_mt.cli.options import CheckpointOption, WorkdirOption
 from ea_mt.cli.progress import QuietOption, stderr_console
 from ea_mt.errors import UserError
 from ea_mt.fileio import check_writable_dir, write_json_atomic
@@ -49,14 +50,7 @@ def inspect_command(
         Path, typer.Option("--out", "-o", help="Folder for the PNG files and attention.json.")
     ] = DEFAULT_OUT,
     workdir: WorkdirOption = DEFAULT_WORKDIR,
-    checkpoint: Annotated[
-        Path | None,
-        typer.Option(
-            "--checkpoint",
-            help="Checkpoint file or model directory (default: the best, else the last, "
-            "checkpoint in WORKDIR/checkpoints).",
-        ),
-    ] = None,
+    checkpoint: CheckpointOption = None,
     head: Annotated[
         int | None, typer.Option("--head", help="Draw this head instead of the mean over heads.")
     ] = None,
@@ -67,8 +61,9 @@ def inspect_command(
         Path | None,
         typer.Option(
             "--compare",
-            help="A second checkpoint (file or model directory) with the same SentencePiece "
-            "model and dictionaries, drawn side by side on the same target pieces.",
+            help="A second checkpoint (file, model directory or bundled model) with the "
+            "same SentencePiece model and dictionaries, drawn side by side on the same "
+            "target pieces.",
         ),
     ] = None,
     quiet: QuietOption = False,
@@ -77,8 +72,8 @@ def inspect_command(
     from ea_mt.inspection.plots import write_figures
     from ea_mt.inspection.sentence import check_heads, inspect_sentence, report
 
-    if compare is not None and not compare.exists():
-        raise UserError(f"--compare {compare}: no such file or directory")
+    if compare is not None and not compare.exists() and bundled_model(compare) is None:
+        raise UserError(f"--compare {compare}: no such file or directory, nor a bundled model")
     check_writable_dir(out, "--out")
     translators = [Translator.load(workdir, checkpoint)]
     if compare is not None:

@@ -26,8 +26,8 @@ CheckpointOption = Annotated[
     Path | None,
     typer.Option(
         "--checkpoint",
-        help="Checkpoint file, or a model directory (default: checkpoint_best.pt, "
-        "else checkpoint_last.pt, in WORKDIR/checkpoints).",
+        help="Checkpoint file, model directory or bundled model's name ('ea-mt models') "
+        "(default: checkpoint_best.pt, else checkpoint_last.pt, in WORKDIR/checkpoints).",
     ),
 ]
 

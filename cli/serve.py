@@ -52,8 +52,9 @@ def serve_command(
     model: Annotated[
         list[str] | None,
         typer.Option("--model", metavar="NAME=PATH",
-                     help="Also serve NAME=PATH (checkpoint or model directory); repeatable. "
-                     "Without -w/--checkpoint the first is the default."),
+                     help="Also serve NAME=PATH (checkpoint, model directory or bundled "
+                     "model), or a bundled model by its name alone ('ea-mt models'); "
+                     "repeatable. Without -w/--checkpoint the first is the default."),
     ] = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = DEFAULT_HOST,
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = DEFAULT_PORT,

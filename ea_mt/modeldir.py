@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from ea_mt.bundled import bundled_hint, bundled_model
 from ea_mt.errors import UserError
-from ea_mt.workdir import MODEL_FORMAT, WorkDir, read_json
+from ea_mt.workdir import MODEL_FORMAT, MODEL_JSON, WorkDir, read_json
 
-MODEL_JSON = "model.json"
 MODEL_VERSION = 1
 DEFAULT_CHECKPOINTS = ("checkpoint_best.pt", "checkpoint_last.pt")
 _REQUIRED_KEYS = ("src", "tgt", "arch", "spm_model", "src_dict", "tgt_dict")
@@ -40,10 +41,13 @@ def resolve_model(
 ) -> ModelFiles:
     """The model files for ``--workdir``/``--checkpoint``, checked.
 
-    ``checkpoint`` may be a ``.pt`` file or a model directory; without it the best
-    (else the last) checkpoint in ``WORKDIR/checkpoints`` is used.  ``src``/``tgt``,
-    when given, must match the model's language pair.
+    ``checkpoint`` may be a ``.pt`` file, a model directory or the short name of a bundled
+    model (:mod:`ea_mt.bundled`); without it the best (else the last) checkpoint in
+    ``WORKDIR/checkpoints`` is used.  ``src``/``tgt``, when given, must match the model's
+    language pair.
     """
+    if checkpoint is not None:
+        checkpoint = bundled_model(checkpoint) or checkpoint
     if checkpoint is None:
         ckpt = _default_checkpoint(WorkDir(workdir).checkpoints, f"--workdir {workdir}")
     elif checkpoint.is_dir():
@@ -51,7 +55,7 @@ def resolve_model(
     elif checkpoint.is_file():
         ckpt = checkpoint
     else:
-        raise UserError(f"--checkpoint {checkpoint}: no such file")
+        raise UserError(f"--checkpoint {checkpoint}: no such file or model name{bundled_hint()}")
     files = read_model_dir(ckpt)
     for flag, given, actual in (("--src", src, files.src), ("--tgt", tgt, files.tgt)):
         if given is not None and given != actual:
@@ -60,6 +64,15 @@ def resolve_model(
                 f"{files.src}->{files.tgt} ({files.model_dir / MODEL_JSON})"
             )
     return files
+
+
+def model_manifest(src: str, tgt: str, arch: str, spm_model: str = "spm.model",
+                   **extra: Any) -> dict[str, Any]:
+    """The ``model.json`` of a model directory (the dictionaries are named as fairseq reads
+    them); ``extra`` adds fields of the record, such as a description."""
+    return {"format": MODEL_FORMAT, "version": MODEL_VERSION, "src": src, "tgt": tgt,
+            "arch": arch, "spm_model": spm_model, "src_dict": f"dict.{src}.txt",
+            "tgt_dict": f"dict.{tgt}.txt", **extra}
 
 
 def read_model_dir(checkpoint: Path) -> ModelFiles:
@@ -114,5 +127,5 @@ def _default_checkpoint(folder: Path, origin: str) -> Path:
             raise UserError(f"{path} is {what}; fix or remove it, or pass --checkpoint FILE")
     raise UserError(
         f"{origin}: no checkpoint_best.pt or checkpoint_last.pt in {folder}; "
-        "train a model first ('ea-mt train') or pass --checkpoint FILE"
+        f"train a model first ('ea-mt train') or pass --checkpoint FILE{bundled_hint()}"
     )

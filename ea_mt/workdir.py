@@ -23,6 +23,7 @@ from ea_mt.errors import UserError
 DEFAULT_WORKDIR = Path("ea-mt-work")
 PREPARE_FORMAT = "ea-mt-prepare"
 MODEL_FORMAT = "ea-mt-model"
+MODEL_JSON = "model.json"  # what makes a folder a model directory
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import Any, BinaryIO
 import sentencepiece as spm
 import torch
 
+from ea_mt.bundled import bundled_model
 from ea_mt.checkpoint_safety import load_checkpoint
 from ea_mt.decoding.buffering import PAUSE_S, buffers, pauses_matter
 from ea_mt.decoding.hypotheses import Hypothesis, LineResult
@@ -73,9 +74,10 @@ class Translator:
         **options: Any,
     ) -> Translator:
         """Load a model once: ``model`` is a work directory (its ``checkpoints/``), a model
-        directory or a checkpoint file; ``checkpoint`` picks a file of a work directory;
-        ``options`` are :class:`DecodeOptions` fields (beam, nbest, lenpen, ...)."""
-        path = Path(model)
+        directory, a checkpoint file or a bundled model's short name; ``checkpoint`` picks a
+        file of a work directory; ``options`` are :class:`DecodeOptions` fields (beam, nbest,
+        lenpen, ...)."""
+        path = bundled_model(model) or Path(model)
         if checkpoint is None and (path.is_file() or (path / MODEL_JSON).is_file()):
             workdir, chosen = Path(DEFAULT_WORKDIR), path
         else:

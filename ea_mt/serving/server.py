@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ea_mt.bundled import bundled_hint, bundled_model
 from ea_mt.decoding.options import DecodeOptions
 from ea_mt.devices import DEFAULT_DEVICE, DEFAULT_PRECISION
 from ea_mt.errors import UserError
@@ -26,18 +27,22 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def parse_model_specs(specs: Sequence[str]) -> list[tuple[str, Path]]:
-    """``NAME=PATH`` pairs of ``--model``, checked: names well-formed and distinct."""
+    """``NAME=PATH`` pairs of ``--model``, checked: names well-formed and distinct; a bare
+    bundled model's name stands for itself (``--model tatoeba-en-de-ea``)."""
     pairs: list[tuple[str, Path]] = []
     for spec in specs:
         name, sep, path = spec.partition("=")
-        if not sep or not path:
-            raise UserError(f"--model {spec!r}: write NAME=PATH (a checkpoint or model directory)")
+        if not sep and bundled_model(spec) is not None:
+            name, path = spec, spec
+        elif not sep or not path:
+            raise UserError(f"--model {spec!r}: write NAME=PATH (a checkpoint or model "
+                            f"directory){bundled_hint()}")
         if not _NAME.fullmatch(name):
             raise UserError(f"--model {spec!r}: a name is letters, digits, '.', '_' and '-'")
         if name in (n for n, _ in pairs):
             raise UserError(f"--model {name}: the name is given twice")
-        if not Path(path).exists():
-            raise UserError(f"--model {spec}: no such file or directory")
+        if not Path(path).exists() and bundled_model(path) is None:
+            raise UserError(f"--model {spec}: no such file or directory, nor a bundled model")
         pairs.append((name, Path(path)))
     return pairs
 

@@ -52,7 +52,7 @@ def average_checkpoints(paths: list[Path], output: Path,
     total: dict[str, torch.Tensor] = {}
     newest: dict[str, Any] = {}
     for path in reporter.track(paths, "Averaging checkpoints", total=len(paths)):
-        state = _load(path)
+        state = read_checkpoint_state(path)
         params = state["model"]
         if total and params.keys() != total.keys():
             raise UserError(f"{path} holds other parameters than {paths[0]}: checkpoints of "
@@ -69,7 +69,7 @@ def average_checkpoints(paths: list[Path], output: Path,
     newest["model"] = averaged
     newest.pop("last_optimizer_state", None)
     newest["ea_mt_average"] = {"checkpoints": [path.name for path in paths]}
-    _save_atomic(newest, output)
+    write_checkpoint_state(newest, output)
     return output
 
 
@@ -83,7 +83,8 @@ def _numbered(folder: Path, pattern: re.Pattern[str], group: int) -> list[Path]:
     return [path for _, path in sorted(numbered)]
 
 
-def _load(path: Path) -> dict[str, Any]:
+def read_checkpoint_state(path: Path) -> dict[str, Any]:
+    """A checkpoint file's state as saved (weights_only, allow-listed), checked to hold weights."""
     allow_fairseq_checkpoint_types()
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -96,7 +97,8 @@ def _load(path: Path) -> dict[str, Any]:
     return state
 
 
-def _save_atomic(state: dict[str, Any], output: Path) -> None:
+def write_checkpoint_state(state: dict[str, Any], output: Path) -> None:
+    """Save a checkpoint state to ``output`` atomically; a full disk leaves the old file."""
     with atomic_file(output) as out:
         try:
             torch.save(state, out)

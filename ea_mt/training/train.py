@@ -35,12 +35,13 @@ import ea_mt
 from ea_mt.devices import check_device, resolve_device, thread_env
 from ea_mt.errors import UserError, check_finite
 from ea_mt.fileio import copy_atomic, write_json_atomic
+from ea_mt.modeldir import model_manifest
 from ea_mt.models.config import EAConfig
 from ea_mt.training import presets, runlock
 from ea_mt.training.fairseq_log import LogLine, TrainStatus, last_saved_update, parse
 from ea_mt.training.options import TRAIN_CONFIG_FORMAT, TrainOptions
 from ea_mt.training.safety import die_with_parent
-from ea_mt.workdir import MODEL_FORMAT, WorkDir, read_json, sha256_file
+from ea_mt.workdir import MODEL_JSON, WorkDir, read_json, sha256_file
 
 EVAL_BLEU_ARGS = {"beam": 4, "max_len_a": 1.2, "max_len_b": 10}
 # Settings that decide the model's shape or data: a resume must not change them.
@@ -222,19 +223,7 @@ def write_model_dir(plan: TrainPlan) -> None:
     copy_atomic(plan.workdir.spm_model, plan.save_dir / "spm.model")
     for lang in (src, tgt):
         copy_atomic(plan.workdir.data_bin / f"dict.{lang}.txt", plan.save_dir / f"dict.{lang}.txt")
-    write_json_atomic(
-        plan.save_dir / "model.json",
-        {
-            "format": MODEL_FORMAT,
-            "version": 1,
-            "src": src,
-            "tgt": tgt,
-            "arch": plan.options.arch,
-            "spm_model": "spm.model",
-            "src_dict": f"dict.{src}.txt",
-            "tgt_dict": f"dict.{tgt}.txt",
-        },
-    )
+    write_json_atomic(plan.save_dir / MODEL_JSON, model_manifest(src, tgt, plan.options.arch))
     created = datetime.now(UTC).isoformat(timespec="seconds")
     write_json_atomic(
         plan.save_dir / "train_config.json",
