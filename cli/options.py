@@ -74,7 +74,12 @@ DeviceOption = Annotated[
     str, typer.Option("--device", help=f"One of {', '.join(DEVICES)} (auto: CUDA if present).")
 ]
 PrecisionOption = Annotated[
-    str, typer.Option("--precision", help=f"One of {', '.join(PRECISIONS)}; half needs CUDA.")
+    str,
+    typer.Option(
+        "--precision",
+        help=f"One of {', '.join(PRECISIONS)}: fp16 needs CUDA; int8 (int8 weights in the "
+        "Linear layers, the rest fp32) runs on the CPU only.",
+    ),
 ]
 ThreadsOption = Annotated[
     int | None,

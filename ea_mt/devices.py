@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 
 DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_DEVICE = "auto"  # CUDA if PyTorch sees a GPU, else the CPU
-PRECISIONS = ("fp32", "fp16", "bf16")
+# int8: Linear layers with int8 weights, the rest fp32 (ea_mt.decoding.quantization), on the
+# CPU only; fp16 needs CUDA (it runs on the CPU, but about 4x slower than fp32); bf16 runs on both.
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 DEFAULT_PRECISION = "fp32"
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")  # what a child process's torch reads
 
@@ -43,24 +45,31 @@ def resolve_device(device: str) -> str:
 
 
 def torch_device(device: str, precision: str) -> torch.device:
-    """The torch device to compute on in ``precision``; a UserError for a combination that
-    cannot run (half precision needs CUDA)."""
+    """The torch device to compute on in ``precision`` (``auto`` with int8: the CPU); a
+    UserError for a combination that cannot run (fp16 needs CUDA, int8 the CPU)."""
     import torch
 
     check_device(device)
     if precision not in PRECISIONS:
         raise UserError(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if precision == "int8":
+        if device == "cuda":
+            raise UserError("--precision int8 runs on the CPU only; use --device cpu, or "
+                            "fp16/bf16 on CUDA")
+        return torch.device("cpu")
     chosen = torch.device(resolve_device(device))
-    if precision != "fp32" and chosen.type != "cuda":
-        raise UserError(f"--precision {precision} needs a CUDA device; use fp32 on CPU")
+    if precision == "fp16" and chosen.type != "cuda":
+        raise UserError("--precision fp16 needs a CUDA device; on the CPU use fp32, bf16 or int8")
     return chosen
 
 
 def torch_dtype(precision: str) -> torch.dtype:
-    """The torch dtype of a precision of :data:`PRECISIONS`."""
+    """The torch dtype of a precision of :data:`PRECISIONS` (int8: fp32, the dtype of all
+    but its quantized Linear layers)."""
     import torch
 
-    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16,
+            "int8": torch.float32}[precision]
 
 
 def check_threads(threads: int | None) -> None:

@@ -32,8 +32,8 @@ def test_device_choices() -> None:
 def test_cuda_and_half_precision_need_a_gpu() -> None:
     with pytest.raises(UserError, match="--device cuda: no CUDA device is available here"):
         resolve_device("cuda")
-    with pytest.raises(UserError, match="--precision bf16 needs a CUDA device"):
-        torch_device("auto", "bf16")
+    with pytest.raises(UserError, match="--precision fp16 needs a CUDA device"):
+        torch_device("auto", "fp16")
 
 
 def test_precision_choices() -> None:

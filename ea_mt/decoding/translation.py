@@ -56,6 +56,10 @@ class Translator:
         self.sp = _load_spm(files.spm_model)
         self.model, self.task = _load_model(files)
         self.model.to(device=self.device, dtype=torch_dtype(precision)).eval()
+        if precision == "int8":
+            from ea_mt.decoding.quantization import quantize_linear_layers
+
+            quantize_linear_layers(self.model)
         self.src_dict = self.task.source_dictionary
         self.tgt_dict = self.task.target_dictionary
         self.generator = self._build_generator()
