@@ -17,7 +17,7 @@ STAMP := $(VENV)/.ea-mt-installed
 TORCH_SPEC := $(VENV)/.ea-mt-torch-spec
 PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
 
-.PHONY: install test lint demo wheel-smoke FORCE
+.PHONY: install test lint demo wheel-smoke bench-decoding FORCE
 
 install: $(STAMP)
 
@@ -46,5 +46,11 @@ demo: install
 # The wheel is built with this venv's pip; the fresh venv gets PYTHON and TORCH as above.
 wheel-smoke: install
 	VENV=$(VENV) PYTHON=$(PYTHON) TORCH='$(TORCH)' .ci/wheel-smoke
+
+# The decoding benchmark (benchmarks/decoding/): its own requirements, then the run, e.g.
+#   make bench-decoding ARGS='--ea EA_MODEL_DIR --vanilla VANILLA_MODEL_DIR'
+bench-decoding: install
+	$(PIP) install -c requirements/constraints.txt -r requirements/benchmarks.txt
+	$(BIN)/python -m benchmarks.decoding $(ARGS)
 
 FORCE:
