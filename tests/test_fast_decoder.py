@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import random
 from typing import TYPE_CHECKING
 
 import pytest
@@ -12,8 +13,15 @@ from fairseq.sequence_generator import SequenceGenerator
 from model_helpers import build_model, random_batch
 
 from ea_mt.decoding.beam_search import FastBeamSearch
-from ea_mt.decoding.incremental import IncrementalDecoder, UnsupportedModel, unsupported_reason
+from ea_mt.decoding.continuous import ContinuousSearch, ContinuousTranslation, continuous_reason
+from ea_mt.decoding.incremental import (
+    ContinuousDecoder,
+    IncrementalDecoder,
+    UnsupportedModel,
+    unsupported_reason,
+)
 from ea_mt.decoding.translation import Translator
+from ea_mt.devices import torch_threads
 
 if TYPE_CHECKING:
     from conftest import FairseqTools, PreparedSample
@@ -282,3 +290,180 @@ def test_bf16_runs_and_stays_close_to_fp32_and_to_fairseq_in_bf16(trained, name:
     assert as_fairseq >= 0.9 * LINES, f"{as_fairseq}/{LINES} as fairseq's bf16 search"
     assert sorted(score_diffs)[LINES // 2] < 0.02
     assert max(score_diffs) < 0.5
+
+
+# -- continuous batching: sentences joining a running search ---------------------------------
+
+
+def test_rows_at_their_own_positions_equal_the_teacher_forced_forward(variant) -> None:
+    """Sentences join a ContinuousDecoder at different steps (a longer source later, so the
+    source width grows; the longest leaves first, so it shrinks; one runs past the buffers'
+    first 16 positions) and leave at different steps: every row's step equals its
+    sentence's teacher-forced forward alone."""
+    sources, targets, joins = [5, 3, 12, 4, 6], [9, 5, 6, 20, 4], [0, 0, 2, 4, 4]
+    batch = random_batch(sources, targets, seed=9)
+    width = batch["src_tokens"].size(1)
+    src = [batch["src_tokens"][i, width - n :] for i, n in enumerate(sources)]
+    prev = [batch["prev_output_tokens"][i, :n] for i, n in enumerate(targets)]
+    full = [log_probs(variant, s[None], torch.tensor([len(s)]), p[None])[0]
+            for s, p in zip(src, prev, strict=True)]
+    group, decoder, live, checked = 2, None, [], 0
+    with torch.inference_mode():
+        for step in range(max(j + n for j, n in zip(joins, targets, strict=True))):
+            joining = [i for i, j in enumerate(joins) if j == step]
+            if joining:
+                chunk = [src[i] for i in joining]
+                encoder_out = variant.encoder(collate_tokens(chunk, 1, left_pad=True),
+                                              src_lengths=torch.tensor([len(s) for s in chunk]))
+                if decoder is None:
+                    decoder = ContinuousDecoder(variant, encoder_out, max_steps=24, group=group)
+                else:
+                    decoder.admit(encoder_out)
+                live += joining
+            positions = decoder.lengths.tolist()
+            tokens = torch.stack([prev[i][t] for i, t in zip(live, positions, strict=True)])
+            logits = decoder.step(tokens.repeat_interleave(group))
+            got = torch.log_softmax(logits.float(), -1).view(len(live), group, -1)
+            for row, (i, t) in enumerate(zip(live, positions, strict=True)):
+                torch.testing.assert_close(got[row], full[i][t].expand(group, -1),
+                                           rtol=1e-5, atol=1e-5)
+                checked += 1
+            order = [k for k, i in enumerate(live) if positions[k] + 1 < targets[i]][::-1]
+            decoder.keep_sentences(torch.tensor(order, dtype=torch.long))  # and reversed
+            live = [live[k] for k in order]
+    assert checked == sum(targets) and not live
+
+
+def boosted_eos(model, factor: float = 4.0):
+    """An untrained model whose EOS logit varies more, so that hypotheses end at many
+    different lengths, not all at the maximum."""
+    with torch.no_grad():
+        model.decoder.output_projection.weight[model.decoder.dictionary.eos()] *= factor
+    return model
+
+
+CONTINUOUS_MODELS = {
+    "ea": ("ea_transformer_tiny", {}),  # all three chains, kernel 3
+    "ea-k5-prenorm": MODEL_VARIANTS["ea-k5-prenorm"],
+    "vanilla": ("transformer_tiny", {}),
+}
+
+
+def run_continuously(search: ContinuousSearch, sources: list[torch.Tensor],
+                     joins: list[int]) -> dict[int, list]:
+    """Each source admitted at its step of ``joins``; the hypotheses by source index."""
+    finished: dict[int, list] = {}
+    step = 0
+    while len(finished) < len(sources):
+        joining = [i for i, j in enumerate(joins) if j == step]
+        search.admit([sources[i] for i in joining], joining)
+        for done in search.step():
+            assert done.tag not in finished
+            finished[done.tag] = done.hypotheses
+        step += 1
+    assert search.live == 0
+    return finished
+
+
+def assert_same_hypotheses(got: list, expected: list) -> None:
+    assert [h["tokens"].tolist() for h in got] == [h["tokens"].tolist() for h in expected]
+    for a, b in zip(got, expected, strict=True):
+        assert abs(float(a["score"]) - float(b["score"])) <= 1e-4
+        torch.testing.assert_close(a["positional_scores"], b["positional_scores"],
+                                   rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", sorted(CONTINUOUS_MODELS))
+@pytest.mark.parametrize("beam", [1, 5])
+def test_sentences_joining_a_running_search_get_their_hypotheses_alone(name: str,
+                                                                       beam: int) -> None:
+    """Joining at steps 0 to 9, a longer source later, with a length penalty and a maximum
+    length from each source's own length: each sentence's n-best equals FastBeamSearch's
+    and SequenceGenerator's for it alone."""
+    arch, overrides = CONTINUOUS_MODELS[name]
+    model = boosted_eos(build_model(arch, seed=11, **overrides))
+    dictionary = model.decoder.dictionary
+    options = {"beam_size": beam, "max_len_a": 0.5, "max_len_b": 4, "len_penalty": 0.7}
+    lengths = [5, 3, 9, 2, 14, 4, 7, 6, 11, 3]
+    joins = [0, 0, 1, 1, 3, 4, 4, 6, 9, 9]
+    batch = random_batch(lengths, [1] * len(lengths), seed=3)
+    width = batch["src_tokens"].size(1)
+    sources = [batch["src_tokens"][i, width - n :] for i, n in enumerate(lengths)]
+    fast = FastBeamSearch(model, dictionary, **options)
+    got = run_continuously(ContinuousSearch(fast), sources, joins)
+    fairseq = SequenceGenerator([model], dictionary, **options)
+    ends = set()
+    for i, source in enumerate(sources):
+        sample = {"net_input": {"src_tokens": source[None],
+                                "src_lengths": torch.tensor([len(source)])}}
+        alone = fast.generate([model], sample)[0]
+        assert_same_hypotheses(got[i], alone)
+        assert_same_hypotheses(got[i], fairseq.generate([model], sample)[0])
+        ends |= {len(h["tokens"]) for h in alone}
+    assert len(ends) >= 4, ends  # hypotheses of many lengths, some at their own maximum
+
+
+def test_a_continuous_search_equals_a_static_batch_of_the_same_sentences() -> None:
+    """Without max_len_a a static batch gives every sentence its own limit too: the same
+    hypotheses, whichever sentences share the steps."""
+    model = boosted_eos(build_model("ea_transformer_tiny", seed=5))
+    fast = FastBeamSearch(model, model.decoder.dictionary, beam_size=4, max_len_b=10)
+    lengths = [6, 2, 8, 3, 5, 9, 4]
+    batch = random_batch(lengths, [1] * len(lengths), seed=21)
+    width = batch["src_tokens"].size(1)
+    sources = [batch["src_tokens"][i, width - n :] for i, n in enumerate(lengths)]
+    static = fast.generate([model], {"net_input": {"src_tokens": batch["src_tokens"],
+                                                   "src_lengths": batch["src_lengths"]}})
+    for joins in ([0] * 7, [0, 2, 2, 3, 7, 8, 8], [5, 4, 3, 2, 1, 0, 0]):
+        got = run_continuously(ContinuousSearch(fast), sources, joins)
+        for i in range(len(sources)):
+            assert_same_hypotheses(got[i], static[i])
+
+
+def test_the_continuous_search_refuses_what_it_cannot_run_exactly() -> None:
+    model = build_model("ea_transformer_tiny", seed=1)
+    small = FastBeamSearch(model, model.decoder.dictionary, beam_size=30)
+    assert continuous_reason(small) == "a target vocabulary smaller than twice the beam"
+    with pytest.raises(ValueError, match="smaller than twice the beam"):
+        ContinuousSearch(small)
+    assert continuous_reason(FastBeamSearch(model, model.decoder.dictionary, beam_size=5)) is None
+    assert continuous_reason(SequenceGenerator([model], model.decoder.dictionary)) is not None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["vanilla", "ea"])
+@pytest.mark.parametrize("beam", [5, 1])
+def test_lines_joining_a_continuous_translation_get_translate_batchs_results(
+    trained, name: str, beam: int
+) -> None:
+    """Real lines joining at random steps, at most twelve at a time: the LineResults of
+    ``translate_batch`` (n-best, alignments, flags; scores to 1e-4), line for line."""
+    with torch_threads(1):  # torch's own choice crawls on a loaded machine
+        joining_lines_against_translate_batch(*trained[name], beam)
+
+
+def joining_lines_against_translate_batch(translator: Translator, model: TrainedModel,
+                                          beam: int) -> None:
+    translator = translator.with_options(beam=beam, nbest=min(beam, 2))
+    lines = (model.raw / "test.en").read_text(encoding="utf-8").splitlines()
+    lines = (lines + (model.raw / "valid.en").read_text(encoding="utf-8").splitlines())[:LINES]
+    lines[3:3] = ["", " ".join(["the house is big"] * 40)]  # blank; cut to the model's limit
+    expected = translator.translate_batch(lines, alignment_layer=1)
+    continuous = ContinuousTranslation(translator, alignment_layer=1)
+    rng = random.Random(beam)
+    pending, got = list(range(len(lines))), {}
+    while pending or continuous.live:
+        count = min(rng.randint(0, 4), 12 - continuous.live, len(pending))
+        continuous.add(pending[:count], [lines[i] for i in pending[:count]])
+        pending = pending[count:]
+        for index, result in continuous.step():
+            assert index not in got
+            got[index] = result
+    assert expected[4].truncated and not expected[3].hypotheses
+    for index, result in enumerate(expected):
+        mine = got[index]
+        assert (mine.truncated, mine.hit_max_len) == (result.truncated, result.hit_max_len)
+        assert [(h.text, h.tokens, h.alignment) for h in mine.hypotheses] == [
+            (h.text, h.tokens, h.alignment) for h in result.hypotheses], lines[index]
+        for a, b in zip(mine.hypotheses, result.hypotheses, strict=True):
+            assert abs(a.score - b.score) <= 1e-4

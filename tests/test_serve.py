@@ -41,6 +41,7 @@ from ea_mt.cli.app import app as cli_app
 from ea_mt.decoding.hypotheses import Hypothesis, LineResult
 from ea_mt.decoding.options import DecodeOptions
 from ea_mt.decoding.translation import Translator
+from ea_mt.devices import torch_threads
 from ea_mt.serving.app import create_app
 from ea_mt.serving.batching import Batcher
 from ea_mt.serving.server import load_models
@@ -72,6 +73,7 @@ class FakeTranslator:
         self.files = SimpleNamespace(arch="fake", src="en", tgt="de",
                                      checkpoint=Path("/secret/place/checkpoint_best.pt"))
         self.max_source_pieces = 1023
+        self.generator = None  # not the fast decoder: the service batches a batch at a time
         self.calls: list[list[str]] = []
         self.gate: threading.Event | None = None  # set: translate waits until it opens
         self.started = threading.Event()
@@ -281,6 +283,188 @@ def test_a_failing_batch_fails_its_jobs_only() -> None:
 
     (error, after), _ = batcher_run(work, max_batch_size=4, max_wait_s=0.0, fail_on="boom")
     assert isinstance(error, ValueError) and after == ["k:fine"]
+
+
+# --- continuous batching: sentences join a running search ------------------------------
+
+
+class FakeStream:
+    """A search of one key, stepped by the test: ``word:n`` finishes ``n`` steps after it
+    joined, as ``key:word``; ``boom`` fails the step it is in.  Records what it saw."""
+
+    def __init__(self, key: Any, ticks: threading.Semaphore | None = None) -> None:
+        self.key = key
+        self.ticks = ticks  # set: each step waits for one
+        self.left: dict[Any, tuple[str, int]] = {}
+        self.added: list[str] = []
+        self.most_live = 0
+        self.steps = 0
+
+    @property
+    def live(self) -> int:
+        return len(self.left)
+
+    def add(self, tags: list[Any], sentences: list[str]) -> None:
+        for tag, sentence in zip(tags, sentences, strict=True):
+            self.left[tag] = (sentence, int(sentence.partition(":")[2] or 1))
+        self.added += sentences
+        self.most_live = max(self.most_live, self.live)
+
+    def step(self) -> list[tuple[Any, str]]:
+        if self.ticks is not None:
+            assert self.ticks.acquire(timeout=ASYNC_TIMEOUT)
+        self.steps += 1
+        if any(sentence == "boom" for sentence, _ in self.left.values()):
+            raise ValueError("boom")
+        done = []
+        for tag, (sentence, steps) in list(self.left.items()):
+            if steps == 1:
+                done.append((tag, f"{self.key}:{sentence.partition(':')[0]}"))
+                del self.left[tag]
+            else:
+                self.left[tag] = (sentence, steps - 1)
+        return done
+
+
+def stream_run(work: Callable[[Batcher, list[FakeStream]], Awaitable[Any]], max_batch_size: int,
+               max_wait_s: float, ticks: threading.Semaphore | None = None,
+               ) -> tuple[Any, list[FakeStream]]:
+    """Run ``work(batcher, streams)`` on a batcher whose every key searches continuously."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    streams: list[FakeStream] = []
+
+    def open_stream(key: Any) -> FakeStream:
+        streams.append(FakeStream(key, ticks))
+        return streams[-1]
+
+    def no_batches(key: Any, sentences: list[str]) -> list[str]:
+        raise AssertionError("a batch where a search runs")
+
+    async def main() -> Any:
+        with ThreadPoolExecutor(1) as executor:
+            batcher = Batcher(no_batches, executor, max_batch_size, max_wait_s, open_stream)
+            batcher.start()
+            try:
+                return await asyncio.wait_for(work(batcher, streams), ASYNC_TIMEOUT)
+            finally:
+                if ticks is not None:
+                    ticks.release(1000)
+                await batcher.stop()
+
+    return asyncio.run(main()), streams
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    while not condition():
+        await asyncio.sleep(0.002)
+
+
+def test_sentences_join_a_running_search_and_are_answered_when_done() -> None:
+    """A short sentence that joins while a long one runs is answered at once, not when
+    the long one ends; the search holds at most max_batch_size sentences."""
+    ticks = threading.Semaphore(0)
+
+    async def work(batcher: Batcher, streams: list[FakeStream]) -> dict[str, Any]:
+        long = asyncio.ensure_future(batcher.submit("k", ["long:6"]))
+        await until(lambda: bool(streams) and streams[0].live == 1)  # in its first step
+        short = asyncio.ensure_future(batcher.submit("k", ["short:1"]))
+        pair = asyncio.ensure_future(batcher.submit("k", ["a:2", "b:3"]))
+        more = asyncio.ensure_future(batcher.submit("k", ["c:1"]))
+        await until(lambda: batcher.stats.queued_sentences == 4)
+        ticks.release()  # step 1: the long one alone
+        await until(lambda: streams[0].live == 3)  # short and a join: the limit
+        ticks.release()  # step 2: short done
+        answered = await short
+        waiting_then = [long.done(), pair.done(), more.done()]
+        ticks.release(10)
+        return {"short": answered, "waiting": waiting_then, "long": await long,
+                "pair": await pair, "more": await more, "stats": batcher.stats}
+
+    got, streams = stream_run(work, max_batch_size=3, max_wait_s=0.0, ticks=ticks)
+    assert got["short"].results == ["k:short"] and got["waiting"] == [False, False, False]
+    assert got["long"].results == ["k:long"] and got["pair"].results == ["k:a", "k:b"]
+    assert got["more"].results == ["k:c"]
+    assert len(streams) == 1 and streams[0].most_live == 3  # one search, never over the limit
+    assert streams[0].added == ["long:6", "short:1", "a:2", "b:3", "c:1"]
+    assert got["pair"].batches == 1 and got["stats"].batches == 1
+    assert got["stats"].sentences == 5 and got["stats"].queued_sentences == 0
+
+
+def test_keys_take_turns_and_never_share_a_search() -> None:
+    keys = ["beam5", "beam1", ("other", None)]
+
+    async def work(batcher: Batcher, _streams: list) -> list:
+        jobs = [batcher.submit(keys[i % 3], [f"s{i}:{1 + i % 4}", f"t{i}:2"]) for i in range(12)]
+        return await asyncio.gather(*jobs)
+
+    outcomes, streams = stream_run(work, max_batch_size=5, max_wait_s=0.01)
+    for i, outcome in enumerate(outcomes):
+        assert outcome.results == [f"{keys[i % 3]}:s{i}", f"{keys[i % 3]}:t{i}"]
+    for stream in streams:
+        assert {keys[int(s.split(":")[0][1:]) % 3] for s in stream.added} == {stream.key}
+    assert sum(len(stream.added) for stream in streams) == 24 and len(streams) < 12
+
+
+def test_a_withdrawn_job_leaves_a_running_search_undisturbed() -> None:
+    """Cancelling a job whose sentence is in the search drops its result; one still
+    waiting never joins; the others are answered and the batcher goes on."""
+    ticks = threading.Semaphore(0)
+
+    async def work(batcher: Batcher, streams: list[FakeStream]) -> tuple[Any, ...]:
+        inside = asyncio.ensure_future(batcher.submit("k", ["in:3"]))
+        neighbour = asyncio.ensure_future(batcher.submit("k", ["near:2"]))
+        await until(lambda: bool(streams) and streams[0].live == 2)
+        waiting = asyncio.ensure_future(batcher.submit("k", ["wait:1"]))  # the search is full
+        await until(lambda: batcher.stats.queued_sentences == 1)
+        inside.cancel()
+        waiting.cancel()
+        await until(lambda: batcher.stats.abandoned_jobs == 2)
+        ticks.release(3)
+        near = await neighbour
+        ticks.release(5)
+        later = await batcher.submit("k", ["later:1"])
+        return near.results, later.results, batcher.stats
+
+    (near, later, stats), streams = stream_run(work, max_batch_size=2, max_wait_s=0.0,
+                                               ticks=ticks)
+    assert near == ["k:near"] and later == ["k:later"]
+    assert "wait:1" not in [s for stream in streams for s in stream.added]
+    assert stats.abandoned_jobs == 2 and stats.queued_sentences == 0
+
+
+def test_other_work_for_the_model_thread_makes_a_search_drain() -> None:
+    """While an inspection waits for the model thread, a search takes no more sentences:
+    it ends when its own do, and the waiting ones start the next search."""
+    ticks = threading.Semaphore(0)
+
+    async def work(batcher: Batcher, streams: list[FakeStream]) -> list[list[str]]:
+        first = asyncio.ensure_future(batcher.submit("k", ["long:3"]))
+        await until(lambda: bool(streams) and streams[0].live == 1)
+        with batcher.other_work():
+            later = asyncio.ensure_future(batcher.submit("k", ["later:1"]))
+            await until(lambda: batcher.stats.queued_sentences == 1)
+            ticks.release(3)
+            await first
+            await until(lambda: len(streams) == 2)  # the next search, not the first, took it
+        ticks.release(5)
+        await later
+        return [stream.added for stream in streams]
+
+    added, _ = stream_run(work, max_batch_size=4, max_wait_s=0.0, ticks=ticks)
+    assert added == [["long:3"], ["later:1"]]
+
+
+def test_a_failing_search_fails_its_jobs_only() -> None:
+    async def work(batcher: Batcher, _streams: list) -> tuple[Any, Any]:
+        failed = await asyncio.gather(batcher.submit("k", ["fine:2", "boom"]),
+                                      return_exceptions=True)
+        after = await batcher.submit("k", ["fine"])
+        return failed[0], after.results
+
+    (error, after), streams = stream_run(work, max_batch_size=4, max_wait_s=0.0)
+    assert isinstance(error, ValueError) and after == ["k:fine"]
+    assert len(streams) == 2  # the failed search was dropped; the next one is new
 
 
 # --- endpoints and bad input, on the stand-in translator -------------------------------
@@ -586,6 +770,132 @@ def test_an_overlong_sentence_is_truncated_with_a_warning(
                                      f"{trained_model.max_positions - 1} source pieces: truncated "
                                      "to fit")
     assert all(same(t, r) for t, r in zip(answer["translations"], refs, strict=True))
+
+
+def same_result(answer: dict, result: LineResult) -> bool:
+    """A served translation equals a LineResult of ``translate_batch`` (scores to 1e-4)."""
+    got = answer["hypotheses"]
+    return (
+        len(got) == len(result.hypotheses)
+        and (answer["truncated"], answer["stopped_at_max_len"]) == (result.truncated,
+                                                                    result.hit_max_len)
+        and all(h["text"] == r.text and h["alignment"] == r.alignment
+                and abs(h["score"] - r.score) <= 1e-4
+                for h, r in zip(got, result.hypotheses, strict=True))
+    )
+
+
+CHOICES = {  # decoding choices of the clients below
+    "beam5": {"beam": 5, "nbest": 1, "alignment": False},
+    "beam3-nbest2-aligned": {"beam": 3, "nbest": 2, "alignment": True},
+    "beam1": {"beam": 1, "nbest": 1, "alignment": False},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["trained_model", "ea_model"])
+def test_many_clients_one_sentence_at_a_time_get_what_translate_batch_gives(
+    request: pytest.FixtureRequest, name: str
+) -> None:
+    """Twelve clients send one sentence after another, of three decoding choices, into
+    searches of at most four sentences that they join as they come: every answer is
+    ``translate_batch``'s for that line, blank and over-long lines included."""
+    model: TrainedModel = request.getfixturevalue(name)
+    with torch_threads(1):  # torch's own choice crawls on a loaded machine
+        clients_against_references(model)
+
+
+def clients_against_references(model: TrainedModel) -> None:
+    from ea_mt.decoding.continuous import ContinuousTranslation
+    from ea_mt.serving.service import DecodeKey
+
+    settings = ServeSettings(max_batch_size=4, max_wait_ms=1)
+    models = load_models(model.workdir, None, [], settings, device="cpu")
+    service = TranslationService(models, settings)
+    key = DecodeKey("default", 5, 1, None)
+    assert isinstance(service._open_stream(key), ContinuousTranslation)
+    lines = (model.raw / "test.en").read_text(encoding="utf-8").splitlines()[:16]
+    lines[5:5] = ["", "Ça va? 😀", " ".join(["the house is big"] * 40)]
+    translator = models.translators["default"]
+    refs = {
+        choice: translator.with_options(beam=o["beam"], nbest=o["nbest"]).translate_batch(
+            lines, alignment_layer=len(translator.model.decoder.layers) - 1
+            if o["alignment"] else None)
+        for choice, o in CHOICES.items()
+    }
+    rng = random.Random(5)
+    work_list = [(choice, i) for choice in CHOICES for i in range(len(lines))]
+    rng.shuffle(work_list)
+    answers: list[tuple[str, int, dict]] = []
+
+    async def client(http_client: httpx.AsyncClient) -> None:
+        while work_list:
+            choice, i = work_list.pop()
+            await asyncio.sleep(rng.random() * 0.01)
+            response = await http_client.post("/translate",
+                                              json={"text": lines[i], **CHOICES[choice]})
+            assert response.status_code == 200, response.text
+            answers.append((choice, i, response.json()))
+
+    async def work(http_client: httpx.AsyncClient) -> None:
+        await asyncio.gather(*(client(http_client) for _ in range(12)))
+
+    run_async(create_app(service), work)
+    assert len(answers) == len(lines) * len(CHOICES)
+    for choice, i, answer in answers:
+        assert same_result(answer["translations"][0], refs[choice][i]), (choice, lines[i])
+    stats = service.batcher.stats
+    assert stats.sentences == len(answers) and stats.batches <= len(answers) // 2
+
+
+@pytest.mark.slow
+def test_a_client_leaving_a_running_search_does_not_disturb_the_others(
+    trained_model: TrainedModel, vanilla_models: ModelSet
+) -> None:
+    """A request cancelled while its sentences are being translated: the others of the
+    same search get ``translate_batch``'s results, and the server goes on."""
+    lines = (trained_model.raw / "test.en").read_text(encoding="utf-8").splitlines()[:8]
+    leaving = ["Where is the station?", " ".join(["the house is big"] * 40)]
+    service = TranslationService(vanilla_models, ServeSettings(max_batch_size=16,
+                                                               max_wait_ms=20))
+
+    async def work(client: httpx.AsyncClient) -> tuple[list, dict, dict]:
+        stats = service.batcher.stats
+        staying = [asyncio.ensure_future(client.post("/translate", json={"text": line}))
+                   for line in lines]
+        gone = asyncio.ensure_future(client.post("/translate", json={"texts": leaving}))
+        await until(lambda: stats.running_batch and stats.queued_sentences == 0)
+        gone.cancel()
+        answers = [(await task).json() for task in staying]
+        after = (await client.post("/translate", json={"text": lines[0]})).json()
+        return answers, after, (await client.get("/health")).json()
+
+    with torch_threads(1):
+        refs = vanilla_models.translators["default"].translate_batch(lines)
+        answers, after, health = run_async(create_app(service), work)
+    for answer, ref in zip(answers, refs, strict=True):
+        assert same_result(answer["translations"][0], ref)
+    assert same_result(after["translations"][0], refs[0])
+    assert health["abandoned_requests"] == 1 and health["requests_in_flight"] == 0
+
+
+@pytest.mark.slow
+def test_a_model_on_fairseqs_decoder_is_batched_a_batch_at_a_time(
+    trained_model: TrainedModel,
+) -> None:
+    from ea_mt.serving.service import DecodeKey
+
+    settings = ServeSettings(max_batch_size=4)
+    models = load_models(trained_model.workdir, None, [], settings, device="cpu",
+                         decoder="fairseq")
+    service = TranslationService(models, settings)
+    assert service._open_stream(DecodeKey("default", 5, 1, None)) is None
+    lines = ["I like tea.", "Where is the station?", ""]
+    with torch_threads(1), session(create_app(service)) as client:
+        refs = models.translators["default"].translate_batch(lines)
+        answer = client.post("/translate", json={"texts": lines}).json()
+    assert all(same_result(a, r) for a, r in zip(answer["translations"], refs, strict=True))
+    assert answer["timing"]["batches"] == 1
 
 
 def decode(array: dict) -> np.ndarray:

@@ -113,11 +113,10 @@ class _Search:
         self.cands_to_ignore = torch.zeros(bsz, beam, dtype=torch.bool, device=device)
 
     def run(self) -> Hypotheses:
-        o, beam = self.o, self.o.beam_size
+        o = self.o
         for step in range(self.max_len + 1):
             cand_scores, cand_indices, cand_beams = self._candidates(step)
-            eos_mask = cand_indices.eq(o.eos) & cand_scores.ne(-math.inf)
-            eos_mask[:, :beam][self.cands_to_ignore] = False
+            eos_mask = eos_candidates(cand_scores, cand_indices, self.cands_to_ignore, o.eos)
             finished = self._finalize_eos(step, cand_beams, cand_scores, eos_mask)
             if len(finished) == self.bsz:
                 break
@@ -131,9 +130,7 @@ class _Search:
                 self._drop(batch_idxs)
             self._extend(step, cand_scores, cand_indices, cand_beams, eos_mask)
         for sent, hyps in enumerate(self.finalized):
-            order = torch.sort(torch.tensor([float(h["score"].item()) for h in hyps]),
-                               descending=True)[1]
-            self.finalized[sent] = [hyps[i] for i in order]
+            self.finalized[sent] = best_first(hyps)
         return self.finalized
 
     def _offsets(self) -> Tensor:
@@ -157,13 +154,7 @@ class _Search:
         """Continue each sentence with its first ``beam`` candidates that are not EOS."""
         beam = self.o.beam_size
         offsets = self._offsets()
-        eos_mask[:, :beam] = ~((~self.cands_to_ignore) & (~eos_mask[:, :beam]))
-        active_mask = eos_mask.long() * (2 * beam) + torch.arange(eos_mask.size(1),
-                                                                  device=self.device)
-        new_cands_to_ignore, active_hypos = torch.topk(active_mask, k=beam, dim=1,
-                                                       largest=False)
-        self.cands_to_ignore = new_cands_to_ignore.ge(2 * beam)[:, :beam]
-        assert (~self.cands_to_ignore).any(dim=1).all()
+        active_hypos, self.cands_to_ignore = continuations(eos_mask, self.cands_to_ignore)
         active_bbsz_idx = torch.gather(cand_beams + offsets, 1, active_hypos).view(-1)
 
         tokens, scores = self.tokens, self.scores
@@ -192,9 +183,7 @@ class _Search:
             lprobs[:, o.eos + 1 :] = -math.inf
         elif step < MIN_LEN:
             lprobs[:, o.eos] = -math.inf
-        per_row = min(2 * beam, o.vocab_size)
-        top_lprobs, top_tokens = lprobs.topk(per_row, dim=-1)
-        top_lprobs = top_lprobs.masked_fill_(top_lprobs.isnan(), -math.inf)
+        top_lprobs, top_tokens = row_candidates(lprobs, beam)
         if step == 0:
             totals = top_lprobs
             width = o.vocab_size - 1
@@ -203,11 +192,7 @@ class _Search:
             top_lprobs, top_tokens = top_lprobs[rows], top_tokens[rows]
             totals = top_lprobs + self.scores[:, step - 1 : step]
             width = beam * o.vocab_size - 1
-        totals = totals.view(self.bsz, -1)
-        cand_scores, flat = torch.topk(totals, k=min(2 * beam, width))
-        cand_beams = torch.div(flat, per_row, rounding_mode="trunc")
-        cand_indices = top_tokens.view(self.bsz, -1).gather(1, flat)
-        return cand_scores, cand_indices, cand_beams
+        return best_candidates(totals.view(self.bsz, -1), top_tokens, min(2 * beam, width))
 
     def _physical_rows(self) -> Tensor:
         """The decoder row of each hypothesis, in beam order."""
@@ -216,23 +201,13 @@ class _Search:
     def _finalize(self, step: int, bbsz_idx: Tensor, eos_scores: Tensor) -> list[int]:
         """fairseq's finalize_hypos: the sentences (current indices) finished now."""
         o, beam = self.o, self.o.beam_size
-        tokens_clone = self.tokens.index_select(0, bbsz_idx)[:, 1 : step + 2]
-        tokens_clone[:, step] = o.eos
-        pos_scores = self.scores.index_select(0, bbsz_idx)[:, : step + 1]
-        pos_scores[:, step] = eos_scores
-        pos_scores[:, 1:] = pos_scores[:, 1:] - pos_scores[:, :-1]
-        eos_scores /= (step + 1) ** o.len_penalty
         unfin_idx = torch.div(bbsz_idx, beam, rounding_mode="trunc")
         sents = self.live.index_select(0, unfin_idx).tolist()
-        for i, sent in enumerate(sents):
+        hypotheses = ended_hypotheses(self.tokens, self.scores, bbsz_idx, eos_scores,
+                                      [step] * len(sents), o)
+        for sent, hypothesis in zip(sents, hypotheses, strict=True):
             if len(self.finalized[sent]) < beam:
-                self.finalized[sent].append({
-                    "tokens": tokens_clone[i],
-                    "score": eos_scores[i],
-                    "attention": torch.empty(0),
-                    "alignment": torch.empty(0),
-                    "positional_scores": pos_scores[i],
-                })
+                self.finalized[sent].append(hypothesis)
         done = sorted({
             index for index, sent in zip(unfin_idx.tolist(), sents, strict=True)
             if len(self.finalized[sent]) == beam or step == self.max_len
@@ -252,26 +227,102 @@ class _Search:
         self.bsz = new_bsz
 
     def _move_slots(self, step: int, parents: Tensor) -> None:
-        """Give each new hypothesis a slot holding its parent's history.
-
-        ``parents`` (sentences, beam) are the beam positions each new hypothesis extends.
-        A parent's first child keeps the parent's slot; its other children take the slots
-        of parents without children, which receive a copy of the parent's history.
-        """
-        beam = self.o.beam_size
+        """Give each new hypothesis a slot holding its parent's history (see ``moved_slots``)."""
         if step == 0:  # every slot of a sentence still holds the same single row
-            self.slots = torch.arange(beam, device=self.device).repeat(self.bsz, 1)
+            self.slots = torch.arange(self.o.beam_size, device=self.device).repeat(self.bsz, 1)
             return
-        parent_slots = self.slots.gather(1, parents)  # (sentences, beam)
-        same = parent_slots[:, :, None] == parent_slots[:, None, :]
-        earlier = torch.ones(beam, beam, dtype=torch.bool, device=self.device).tril(-1)
-        first = ~(same & earlier).any(-1)
-        used = torch.zeros(self.bsz, beam, dtype=torch.bool, device=self.device)
-        used.scatter_(1, parent_slots, True)
-        free = torch.sort(used.to(torch.uint8), dim=1, stable=True)[1]  # unused slots first
-        rank = (~first).long().cumsum(1) - 1
-        new_slots = torch.where(first, parent_slots, free.gather(1, rank.clamp(min=0)))
+        self.slots, sources, copies = moved_slots(self.slots, parents)
         offsets = self._offsets()
-        copies = ~first
-        self.decoder.copy_rows((parent_slots + offsets)[copies], (new_slots + offsets)[copies])
-        self.slots = new_slots
+        self.decoder.copy_rows((sources + offsets)[copies], (self.slots + offsets)[copies])
+
+
+# -- the steps of the search that the continuous search (continuous.py) shares -------------
+
+
+def row_candidates(lprobs: Tensor, beam: int) -> tuple[Tensor, Tensor]:
+    """Each row's best 2·beam (log-probability, token); a NaN counts as −inf."""
+    top_lprobs, top_tokens = lprobs.topk(min(2 * beam, lprobs.size(-1)), dim=-1)
+    return top_lprobs.masked_fill_(top_lprobs.isnan(), -math.inf), top_tokens
+
+
+def best_candidates(totals: Tensor, top_tokens: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The best ``k`` (score, token, beam) of each sentence, from its rows' ``totals``
+    (sentences, beam·per_row) and tokens (rows in beam order, per_row)."""
+    cand_scores, flat = torch.topk(totals, k=k)
+    cand_beams = torch.div(flat, top_tokens.size(1), rounding_mode="trunc")
+    cand_indices = top_tokens.view(totals.size(0), -1).gather(1, flat)
+    return cand_scores, cand_indices, cand_beams
+
+
+def eos_candidates(cand_scores: Tensor, cand_indices: Tensor, cands_to_ignore: Tensor,
+                   eos: int) -> Tensor:
+    """The candidates that end a hypothesis: EOS, not −inf, not of an ignored beam."""
+    eos_mask = cand_indices.eq(eos) & cand_scores.ne(-math.inf)
+    eos_mask[:, : cands_to_ignore.size(1)][cands_to_ignore] = False
+    return eos_mask
+
+
+def continuations(eos_mask: Tensor, cands_to_ignore: Tensor) -> tuple[Tensor, Tensor]:
+    """Each sentence's first ``beam`` candidates that are not EOS, and the new
+    ``cands_to_ignore`` (where there were fewer); ``eos_mask`` is updated in place."""
+    beam = cands_to_ignore.size(1)
+    eos_mask[:, :beam] = ~((~cands_to_ignore) & (~eos_mask[:, :beam]))
+    active_mask = eos_mask.long() * (2 * beam) + torch.arange(eos_mask.size(1),
+                                                              device=eos_mask.device)
+    new_cands_to_ignore, active_hypos = torch.topk(active_mask, k=beam, dim=1, largest=False)
+    cands_to_ignore = new_cands_to_ignore.ge(2 * beam)[:, :beam]
+    assert (~cands_to_ignore).any(dim=1).all()
+    return active_hypos, cands_to_ignore
+
+
+def ended_hypotheses(tokens: Tensor, scores: Tensor, bbsz_idx: Tensor, eos_scores: Tensor,
+                     steps: list[int], o: FastBeamSearch) -> list[dict[str, Tensor]]:
+    """fairseq's finalize_hypos for the hypotheses ``bbsz_idx`` (rows of ``tokens`` and
+    ``scores``) ending with EOS at ``steps``: their dicts, as SequenceGenerator returns them."""
+    last = max(steps)
+    ends = torch.tensor(steps, device=tokens.device)[:, None]
+    tokens_clone = tokens.index_select(0, bbsz_idx)[:, 1 : last + 2]
+    tokens_clone.scatter_(1, ends, o.eos)
+    pos_scores = scores.index_select(0, bbsz_idx)[:, : last + 1]
+    pos_scores.scatter_(1, ends, eos_scores[:, None])
+    pos_scores[:, 1:] = pos_scores[:, 1:] - pos_scores[:, :-1]
+    lengths = torch.tensor([(step + 1) ** o.len_penalty for step in steps],
+                           dtype=eos_scores.dtype, device=eos_scores.device)
+    eos_scores = eos_scores / lengths
+    return [
+        {
+            "tokens": tokens_clone[i, : step + 1],
+            "score": eos_scores[i],
+            "attention": torch.empty(0),
+            "alignment": torch.empty(0),
+            "positional_scores": pos_scores[i, : step + 1],
+        }
+        for i, step in enumerate(steps)
+    ]
+
+
+def best_first(hypotheses: list[dict[str, Tensor]]) -> list[dict[str, Tensor]]:
+    """A sentence's finished hypotheses sorted by score, best first, as fairseq sorts them."""
+    order = torch.sort(torch.tensor([float(h["score"].item()) for h in hypotheses]),
+                       descending=True)[1]
+    return [hypotheses[i] for i in order]
+
+
+def moved_slots(slots: Tensor, parents: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Slots for the new hypotheses: (new slots, parents' slots, which must copy).
+
+    ``parents`` (sentences, beam) are the beam positions each new hypothesis extends.
+    A parent's first child keeps the parent's slot; its other children take the slots
+    of parents without children, which must receive a copy of the parent's history.
+    """
+    beam = slots.size(1)
+    parent_slots = slots.gather(1, parents)  # (sentences, beam)
+    same = parent_slots[:, :, None] == parent_slots[:, None, :]
+    earlier = torch.ones(beam, beam, dtype=torch.bool, device=slots.device).tril(-1)
+    first = ~(same & earlier).any(-1)
+    used = torch.zeros_like(first)
+    used.scatter_(1, parent_slots, True)
+    free = torch.sort(used.to(torch.uint8), dim=1, stable=True)[1]  # unused slots first
+    rank = (~first).long().cumsum(1) - 1
+    new_slots = torch.where(first, parent_slots, free.gather(1, rank.clamp(min=0)))
+    return new_slots, parent_slots, ~first

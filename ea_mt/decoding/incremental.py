@@ -13,6 +13,9 @@ or ``transformer*``) one target position at a time, calling the model's own modu
 - rows addressed by *slot*: a beam search moves a hypothesis to another slot only when it
   must (``copy_rows``), and drops finished sentences with ``keep_sentences``.
 
+``ContinuousDecoder`` is the same decoder for continuous batching: sentences join between
+steps and each row decodes at its own sentence's position.
+
 In fp32 each step equals the model's own incremental forward (and so its teacher-forced
 forward) up to float rounding.
 """
@@ -107,10 +110,7 @@ class IncrementalDecoder:
         if reason is not None:
             raise UnsupportedModel(f"the fast decoder does not support {reason}")
         self.decoder = model.decoder
-        enc = encoder_out["encoder_out"][0]  # (source, sentences, channels)
-        masks = encoder_out["encoder_padding_mask"]
-        padding = masks[0] if masks else enc.new_zeros(enc.shape[:2][::-1], dtype=torch.bool)
-        self.source_padding = padding.bool()  # (sentences, source)
+        enc, self.source_padding = _encoder_states(encoder_out)
         self.sentences = enc.size(1)
         self.group = 1
         self.width = 0  # target positions decoded so far
@@ -201,13 +201,13 @@ class IncrementalDecoder:
         if decoder.project_in_dim is not None:
             x = decoder.project_in_dim(x)
         if self.positions is not None:
-            x += self.positions[t]
+            x += self._position_rows()
         if decoder.layernorm_embedding is not None:
             x = decoder.layernorm_embedding(x)
         chains: dict[str, Tensor | None] = {"self": None, "cross": None}
         for layer, cache in zip(decoder.layers, self.caches, strict=True):
             x = self._layer(layer, cache, x, chains)
-        self.width = t + 1
+        self._advance()
         if decoder.layer_norm is not None:
             x = decoder.layer_norm(x)
         if decoder.project_out_dim is not None:
@@ -252,6 +252,27 @@ class IncrementalDecoder:
             x = layer.final_layer_norm(x)
         return x
 
+    # -- what a step of the continuous decoder (rows at their own positions) changes ---------
+
+    def _position_rows(self) -> Tensor:
+        """The position embedding added to this step's rows (one, broadcast: all at ``width``)."""
+        return self.positions[self.width]
+
+    def _write_column(self, buffer: Tensor, values: Tensor) -> None:
+        """Write this step's keys or values (rows, heads, dim) at each row's position."""
+        buffer[: values.size(0), :, self.width] = values
+
+    def _future(self) -> Tensor | None:
+        """The self-attention cells beyond a row's own position, as (rows, 1, 1, width + 1)."""
+        return None
+
+    def _advance(self) -> None:
+        self.width += 1
+
+    def _cross_keys(self, cache: _LayerCache) -> tuple[Tensor, Tensor]:
+        """The encoder–decoder keys and values of the live sentences."""
+        return cache.cross_key, cache.cross_value
+
     def _self_attention(self, attn, cache: _LayerCache, x: Tensor, chains: dict) -> Tensor:
         rows, t = x.size(0), self.width
         heads, dim = attn.num_heads, attn.head_dim
@@ -259,12 +280,15 @@ class IncrementalDecoder:
         k = attn.k_proj(x)
         v = attn.v_proj(x)
         q *= attn.scaling
-        cache.self_key[:rows, :, t] = k.view(rows, heads, dim)
-        cache.self_value[:rows, :, t] = v.view(rows, heads, dim)
+        self._write_column(cache.self_key, k.view(rows, heads, dim))
+        self._write_column(cache.self_value, v.view(rows, heads, dim))
         keys = cache.self_key[:rows, :, : t + 1]
         logits = torch.matmul(q.view(rows, heads, 1, dim), keys.transpose(2, 3))
+        future = self._future()
+        if future is not None:
+            logits = logits.masked_fill(future, float("-inf"))
         rows_of_m = None if cache.self_rows is None else cache.self_rows[:rows, ..., : t + 1]
-        scores = self._evolve(attn, logits, None, rows_of_m, chains, "self")
+        scores = self._evolve(attn, logits, future, rows_of_m, chains, "self")
         probs = utils.softmax(scores, dim=-1).type_as(scores)
         out = torch.matmul(probs, cache.self_value[:rows, :, : t + 1])  # (rows, heads, 1, dim)
         return attn.out_proj(out.view(rows, heads * dim))
@@ -273,8 +297,9 @@ class IncrementalDecoder:
         rows, heads, dim = x.size(0), attn.num_heads, attn.head_dim
         q = attn.q_proj(x)
         q *= attn.scaling
+        cross_key, cross_value = self._cross_keys(cache)
         grouped = q.view(self.sentences, self.group, heads, 1, dim)
-        logits = torch.einsum("bxhtd,bhsd->bxhts", grouped, cache.cross_key)
+        logits = torch.einsum("bxhtd,bhsd->bxhts", grouped, cross_key)
         source = logits.size(-1)
         logits = logits.reshape(rows, heads, 1, source)
         blocked = self._cross_blocked
@@ -284,7 +309,7 @@ class IncrementalDecoder:
         probs = utils.softmax(scores, dim=-1).type_as(scores)
         out = torch.einsum(
             "bxhts,bhsd->bxhtd", probs.view(self.sentences, self.group, heads, 1, source),
-            cache.cross_value,
+            cross_value,
         )
         return attn.out_proj(out.reshape(rows, heads * dim))
 
@@ -317,6 +342,177 @@ class IncrementalDecoder:
                 kept.copy_(stacked[:, :, 1:])
             chains[chain] = evolved
         return evolved if blocked is None else evolved.masked_fill(blocked, float("-inf"))
+
+
+class ContinuousDecoder(IncrementalDecoder):
+    """An IncrementalDecoder whose sentences each decode at their own target position.
+
+    Sentences join between steps (``admit``), at position 0, and leave when finished
+    (``keep_sentences``); every sentence has ``group`` slots from the start (a beam search
+    feeds them the same first token).  A row writes its keys and values at its own column
+    and attends to the columns up to it: the later ones are −inf before the softmax and,
+    in an evolving self-attention chain, zero in M, as the full forward has the future
+    cells; an admitted slot's kept rows of M start at zero.  The sources share the
+    cross-attention buffers left-padded to the longest live one, as a static batch is.
+
+    The buffers keep room for more sentences than are live (doubled when full), so that
+    joining writes the new slots in place and leaving moves only the last sentences into
+    the freed places: no step copies every slot's history.
+    """
+
+    def __init__(self, model, encoder_out: dict, max_steps: int, group: int) -> None:
+        super().__init__(model, encoder_out, max_steps)
+        self.expand(group)
+        self.room = self.sentences  # sentences the buffers hold
+        device = self.source_padding.device
+        self.lengths = torch.zeros(self.sentences, dtype=torch.long, device=device)
+        self._columns = torch.arange(max_steps, device=device)
+        self._row_lengths = self._row_index = self.lengths
+        self._cells: Tensor | None = None
+        self._flat: dict[int, Tensor] = {}
+
+    def admit(self, encoder_out: dict) -> None:
+        """Add the sentences of ``encoder_out``, each with ``group`` fresh slots at position 0."""
+        enc, padding = _encoder_states(encoder_out)
+        first, count = self.sentences, enc.size(1)
+        room = self.room if first + count <= self.room else max(first + count, 2 * self.room)
+        source = max(self.source_padding.size(1), enc.size(0))
+        if (room, source) != (self.room, self.source_padding.size(1)):
+            self._resize(room, source)
+        rows = slice(first * self.group, (first + count) * self.group)
+        for layer, cache in zip(self.decoder.layers, self.caches, strict=True):
+            for name in cache.slot_buffers():
+                getattr(cache, name)[rows].zero_()
+            fresh = self._layer_cache(layer, enc, 0, 0)
+            cache.cross_key[first : first + count] = _left_padded(fresh.cross_key, 2, source)
+            cache.cross_value[first : first + count] = _left_padded(fresh.cross_value, 2, source)
+        self.source_padding = torch.cat([self.source_padding,
+                                         _left_padded(padding, 1, source, True)])
+        self.lengths = torch.cat([self.lengths, self.lengths.new_zeros(count)])
+        self.sentences += count
+        self._cross_blocked = self._blocked_rows()
+
+    def keep_sentences(self, kept: Tensor) -> None:
+        """Keep the sentences ``kept``, in any order: sentence i becomes ``kept[i]``.  Only
+        those that change place are copied; unused source columns are dropped when they
+        are most of the buffers."""
+        group = self.group
+        moved = (kept != torch.arange(kept.numel(), device=kept.device)).nonzero().view(-1)
+        if moved.numel():
+            source, target = kept[moved], moved
+            slot_source = (source[:, None] * group + torch.arange(group, device=kept.device))
+            slot_target = (target[:, None] * group + torch.arange(group, device=kept.device))
+            self.copy_rows(slot_source.view(-1), slot_target.view(-1))
+            for cache in self.caches:
+                for name in ("cross_key", "cross_value"):
+                    buffer = getattr(cache, name)
+                    buffer.index_copy_(0, target, buffer.index_select(0, source))
+        self.source_padding = self.source_padding.index_select(0, kept)
+        self.lengths = self.lengths.index_select(0, kept)
+        self.sentences = kept.numel()
+        self.width = int(self.lengths.max()) if kept.numel() else 0
+        used = (~self.source_padding).any(0)
+        columns = used.size(0) - int(used.int().argmax()) if used.any() else 0
+        if 0 < columns <= used.size(0) // 2:
+            self._resize(self.room, columns)
+        self._cross_blocked = self._blocked_rows()
+
+    def copy_rows(self, source: Tensor, target: Tensor) -> None:
+        """Slot ``target[i]`` takes the history of slot ``source[i]``: the columns up to the
+        longest row's position (beyond a row's own, its kept rows of M are zero)."""
+        if source.numel() == 0:
+            return
+        width = self.width
+        for cache in self.caches:
+            for name in cache.slot_buffers():
+                buffer = getattr(cache, name)
+                if name in ("self_key", "self_value"):
+                    buffer = buffer[:, :, :width]
+                elif name == "self_rows":
+                    buffer = buffer[..., :width]
+                buffer.index_copy_(0, target, buffer.index_select(0, source))
+
+    def _resize(self, room: int, source: int) -> None:
+        """Buffers for ``room`` sentences and ``source`` source columns (the live ones kept,
+        sources aligned right)."""
+        slots, live = room * self.group, self.sentences
+        for cache in self.caches:
+            for name in cache.slot_buffers():
+                setattr(cache, name, _resized(getattr(cache, name), slots, live * self.group,
+                                              source if name == "cross_rows" else None))
+            cache.cross_key = _resized(cache.cross_key, room, live, source, dim=2)
+            cache.cross_value = _resized(cache.cross_value, room, live, source, dim=2)
+        self.source_padding = _left_padded(self.source_padding[:, -source:], 1, source, True)
+        self.room = room
+
+    def step(self, tokens: Tensor) -> Tensor:
+        """Logits (rows, vocabulary) after feeding ``tokens`` (rows,), each row at its
+        sentence's next position."""
+        lengths = self.lengths.repeat_interleave(self.group)
+        self._row_lengths = lengths
+        self._row_index = torch.arange(lengths.numel(), device=lengths.device)
+        behind = int(lengths.min()) < self.width
+        self._cells = ((self._columns[: self.width + 1] > lengths[:, None])[:, None, None, :]
+                       if behind else None)
+        self._flat = {}
+        return super().step(tokens)
+
+    def _cross_keys(self, cache: _LayerCache) -> tuple[Tensor, Tensor]:
+        return cache.cross_key[: self.sentences], cache.cross_value[: self.sentences]
+
+    def _position_rows(self) -> Tensor:
+        return self.positions[self._row_lengths]
+
+    def _write_column(self, buffer: Tensor, values: Tensor) -> None:
+        """Each row's keys or values at its own column, one index_copy_ into the buffer."""
+        rows, heads, dim = values.shape
+        flat = self._flat.get(heads)
+        if flat is None:  # element (row, head, length) of (slots, heads, capacity)
+            index = self._row_index[:, None] * heads + torch.arange(heads, device=values.device)
+            flat = (index * self.capacity + self._row_lengths[:, None]).view(-1)
+            self._flat[heads] = flat
+        buffer.view(-1, dim).index_copy_(0, flat, values.reshape(rows * heads, dim))
+
+    def _future(self) -> Tensor | None:
+        return self._cells
+
+    def _advance(self) -> None:
+        self.lengths = self.lengths + 1
+        self.width += 1
+
+
+def _resized(buffer: Tensor, room: int, live: int, source: int | None, dim: int = -1) -> Tensor:
+    """A zeroed ``buffer`` of ``room`` entries (first dimension), holding its first ``live``
+    ones; with ``source``, its dimension ``dim`` takes that size, kept or padded on the left."""
+    kept = buffer[:live]
+    shape = [room, *buffer.shape[1:]]
+    if source is not None:
+        kept = kept.narrow(dim, max(0, kept.size(dim) - source), min(source, kept.size(dim)))
+        shape[dim] = source
+    resized = buffer.new_zeros(shape)
+    target = resized[:live]
+    if source is not None:
+        target = target.narrow(dim, source - kept.size(dim), kept.size(dim))
+    target.copy_(kept)
+    return resized
+
+
+def _left_padded(tensor: Tensor, dim: int, width: int, value: float | bool = 0) -> Tensor:
+    """``tensor`` widened to ``width`` along ``dim`` by ``value``s in front."""
+    missing = width - tensor.size(dim)
+    if missing == 0:
+        return tensor
+    shape = list(tensor.shape)
+    shape[dim] = missing
+    return torch.cat([tensor.new_full(shape, value), tensor], dim)
+
+
+def _encoder_states(encoder_out: dict) -> tuple[Tensor, Tensor]:
+    """The encoder's outputs (source, sentences, channels) and padding (sentences, source)."""
+    enc = encoder_out["encoder_out"][0]
+    masks = encoder_out["encoder_padding_mask"]
+    padding = masks[0] if masks else enc.new_zeros(enc.shape[:2][::-1], dtype=torch.bool)
+    return enc, padding.bool()
 
 
 def _kept_rows(attn, slots: int, columns: int, kwargs: dict) -> Tensor | None:

@@ -119,30 +119,53 @@ class Translator:
         word alignments from that decoder layer's cross attention.
         """
         if alignment_layer is not None:
-            from ea_mt.decoding.alignment import align, check_layer
+            from ea_mt.decoding.alignment import check_layer
 
             check_layer(self.model, alignment_layer)
         results = [LineResult([]) for _ in lines]
         todo = [i for i, line in enumerate(lines) if line.strip()]
-        pieces = dict(zip(todo, self.sp.encode([lines[i] for i in todo], out_type=str),
-                          strict=True))
-        encoded = {i: self._source_ids(p) for i, p in pieces.items()}
+        encoded = dict(zip(todo, self.encode_lines([lines[i] for i in todo]), strict=True))
         blank = len(lines) - len(todo)
         if blank and on_batch:
             on_batch(blank)
         for batch in self._batches(encoded):
-            sources = [encoded[i][0] for i in batch]
-            generated = self._generate(sources)
-            if alignment_layer is not None:
-                source_pieces = [pieces[i][: self.max_source_pieces] for i in batch]
-                nbests = align(self.model, self.sp, self.tgt_dict, sources, source_pieces,
-                               [hyps for hyps, _ in generated], alignment_layer)
-                generated = [(hyps, hit) for hyps, (_, hit) in zip(nbests, generated, strict=True)]
-            for i, result in zip(batch, generated, strict=True):
-                results[i] = LineResult(result[0], truncated=encoded[i][1], hit_max_len=result[1])
+            sources = [encoded[i] for i in batch]
+            nbests, limit = self._generate([source.ids for source in sources])
+            done = self.line_results(sources, nbests, [limit] * len(batch), alignment_layer)
+            for i, result in zip(batch, done, strict=True):
+                results[i] = result
             if on_batch:
                 on_batch(len(batch))
         return results
+
+    def encode_lines(self, lines: Sequence[str]) -> list[SourceLine]:
+        """Each (non-blank) line as the model reads it: pieces cut to its limit, ids."""
+        # one line at a time: a list would start a thread pool per call
+        return [self._source_line(self.sp.encode(line, out_type=str)) for line in lines]
+
+    def line_results(
+        self,
+        sources: Sequence[SourceLine],
+        nbests: Sequence[list[dict[str, Any]]],
+        limits: Sequence[int],
+        alignment_layer: int | None = None,
+    ) -> list[LineResult]:
+        """The result of each source from its beam search hypotheses (fairseq's dicts, best
+        first): the first --nbest, aligned with ``alignment_layer``; stopped at the maximum
+        length when the best one reached that source's ``limits`` (its output limit)."""
+        hypotheses = [[self._hypothesis(h) for h in nbest[: self.options.nbest]]
+                      for nbest in nbests]
+        if alignment_layer is not None:
+            from ea_mt.decoding.alignment import align
+
+            hypotheses = align(self.model, self.sp, self.tgt_dict, [s.ids for s in sources],
+                               [s.pieces for s in sources], hypotheses, alignment_layer)
+        return [
+            LineResult(hyps, truncated=source.truncated,
+                       hit_max_len=len(nbest[0]["tokens"]) - 1 >= limit)
+            for source, hyps, nbest, limit in zip(sources, hypotheses, nbests, limits,
+                                                  strict=True)
+        ]
 
     def describe(self) -> dict[str, Any]:
         """The checkpoint and settings, for reports."""
@@ -156,17 +179,19 @@ class Translator:
             **self.options.__dict__,
         }
 
-    def _source_ids(self, pieces: list[str]) -> tuple[torch.Tensor, bool]:
-        ids = [self.src_dict.index(piece) for piece in pieces[: self.max_source_pieces]]
+    def _source_line(self, pieces: list[str]) -> SourceLine:
+        kept = pieces[: self.max_source_pieces]
+        ids = [self.src_dict.index(piece) for piece in kept]
         ids.append(self.src_dict.eos())
-        return torch.tensor(ids, dtype=torch.long), len(pieces) > self.max_source_pieces
+        return SourceLine(kept, torch.tensor(ids, dtype=torch.long),
+                          len(pieces) > self.max_source_pieces)
 
-    def _batches(self, encoded: dict[int, tuple[torch.Tensor, bool]]) -> Iterator[list[int]]:
+    def _batches(self, encoded: dict[int, SourceLine]) -> Iterator[list[int]]:
         """Line indices, longest first, grouped under --batch-size and --max-tokens."""
-        order = sorted(encoded, key=lambda i: len(encoded[i][0]), reverse=True)
+        order = sorted(encoded, key=lambda i: len(encoded[i].ids), reverse=True)
         batch: list[int] = []
         for i in order:
-            width = len(encoded[batch[0]][0]) if batch else len(encoded[i][0])
+            width = len(encoded[batch[0]].ids) if batch else len(encoded[i].ids)
             too_many = len(batch) >= self.options.batch_size
             max_tokens = self.options.max_tokens
             too_wide = max_tokens is not None and (len(batch) + 1) * width > max_tokens
@@ -177,7 +202,8 @@ class Translator:
         if batch:
             yield batch
 
-    def _generate(self, sources: list[torch.Tensor]) -> list[tuple[list[Hypothesis], bool]]:
+    def _generate(self, sources: list[torch.Tensor]) -> tuple[list[list[dict[str, Any]]], int]:
+        """The beam search's n-best dicts of each source, and the batch's output limit."""
         from fairseq.data.data_utils import collate_tokens
 
         pad = self.src_dict.pad()
@@ -193,12 +219,7 @@ class Translator:
         )
         with torch.inference_mode():
             outputs = self.task.inference_step(self.generator, [self.model], sample)
-        results = []
-        for nbest in outputs:
-            hypotheses = [self._hypothesis(h) for h in nbest[: self.options.nbest]]
-            hit = len(nbest[0]["tokens"]) - 1 >= limit
-            results.append((hypotheses, hit))
-        return results
+        return outputs, limit
 
     def _hypothesis(self, hypo: dict[str, Any]) -> Hypothesis:
         eos = self.tgt_dict.eos()
@@ -231,6 +252,16 @@ class Translator:
             raise UserError(f"{self.files.checkpoint}: the fast decoder cannot run this model "
                             f"({reason}); use --decoder fairseq")
         return FastBeamSearch.for_options(self.model, self.tgt_dict, opts)
+
+
+@dataclass(frozen=True)
+class SourceLine:
+    """A line as the model reads it: its pieces (cut to the model's limit), their ids with
+    ``</s>`` last, and whether the line was cut."""
+
+    pieces: list[str]
+    ids: torch.Tensor
+    truncated: bool
 
 
 @dataclass

@@ -1,13 +1,16 @@
 """What the endpoints do: check a request against the limits, batch it, run it on a model.
 
 Every model call runs on one thread (``executor``, from :func:`model_thread`): the loading,
-the batches of :class:`Batcher` and the inspections alike, so a model is never used by two
-threads at once and the event loop stays free.  The loading too: torch's OpenMP threads
-belong to the thread that first computes, and a second computing thread ran the model at
-half speed on this 2-core machine (benchmarks/serve_load.py, 2026-12-01).
+the searches and batches of :class:`Batcher` and the inspections alike, so a model is never
+used by two threads at once and the event loop stays free.  The loading too: torch's
+OpenMP threads belong to the thread that first computes, and a second computing thread ran
+the model at half speed on this 2-core machine (benchmarks/serve_load.py, 2026-12-01).
 
-Decoding choices that need another beam search (beam, nbest) get a variant of the
-loaded model that shares its weights.
+A model on ea-mt's fast decoder is batched continuously
+(:class:`~ea_mt.decoding.continuous.ContinuousTranslation`: sentences join the running
+search between its steps and are answered as soon as they are done); any other one a batch
+at a time (``Translator.translate_batch``).  Decoding choices that need another beam
+search (beam, nbest) get a variant of the loaded model that shares its weights.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from ea_mt.serving.schemas import InspectRequest, TranslateRequest
 from ea_mt.serving.settings import ServeSettings
 
 if TYPE_CHECKING:
+    from ea_mt.decoding.continuous import ContinuousTranslation
     from ea_mt.decoding.hypotheses import LineResult
     from ea_mt.decoding.translation import Translator
     from ea_mt.inspection.sentence import Inspection
@@ -109,7 +113,8 @@ class TranslationService:
         self.settings = settings
         self.executor = executor or model_thread()
         self.batcher: Batcher[LineResult] = Batcher(
-            self._run_batch, self.executor, settings.max_batch_size, settings.max_wait_ms / 1000
+            self._run_batch, self.executor, settings.max_batch_size, settings.max_wait_ms / 1000,
+            open_stream=self._open_stream,
         )
         self.requests_in_flight = 0
 
@@ -147,7 +152,8 @@ class TranslationService:
             raise ApiError(TOO_LARGE, f"text and target hold more than max_chars "
                            f"({self.settings.max_chars}) characters")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, self._inspect, name, beam, request)
+        with self.batcher.other_work():  # a running search drains to let it in
+            return await loop.run_in_executor(self.executor, self._inspect, name, beam, request)
 
     def health(self) -> dict[str, Any]:
         """The answer of ``GET /health``."""
@@ -220,6 +226,16 @@ class TranslationService:
     def _run_batch(self, key: DecodeKey, sentences: list[str]) -> list[LineResult]:
         translator = self.models.variant(key.model, key.beam, key.nbest)
         return translator.translate_batch(sentences, alignment_layer=key.alignment_layer)
+
+    def _open_stream(self, key: DecodeKey) -> ContinuousTranslation | None:
+        """A continuous search for ``key`` (model thread), or None where the model's
+        decoder cannot run one: then batches."""
+        from ea_mt.decoding.continuous import ContinuousTranslation, continuous_reason
+
+        translator = self.models.variant(key.model, key.beam, key.nbest)
+        if continuous_reason(translator.generator) is not None:
+            return None
+        return ContinuousTranslation(translator, key.alignment_layer)
 
     def _answer(
         self, request: TranslateRequest, key: DecodeKey, outcome: Outcome[LineResult],
