@@ -197,5 +197,5 @@ def test_root_help_lists_the_commands_in_pipeline_order() -> None:
     assert result.exit_code == 0
     commands = result.stdout.split("Commands")[1]
     listed = re.findall(r"^│ ([a-z]+) ", commands, flags=re.MULTILINE)
-    assert listed == ["demo", "prepare", "train", "average", "translate", "score", "evaluate",
-                      "inspect", "serve"]
+    assert listed == ["demo", "prepare", "train", "average", "export", "models", "translate",
+                      "score", "evaluate", "inspect", "serve"]
