@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
+import torch.nn.functional as F
 from fairseq import utils
 from fairseq.data.data_utils import collate_tokens
 from torch import Tensor
@@ -123,10 +124,10 @@ class ContinuousSearch:
             self.decoder.admit(encoder_out)
         rows = len(sources) * beam
         width = max(self.tokens.size(1), max(max_lens) + 2)
-        self.tokens = torch.cat([_widened(self.tokens, width, o.pad),
+        self.tokens = torch.cat([F.pad(self.tokens, (0, width - self.tokens.size(1)), value=o.pad),
                                  self.tokens.new_full((rows, width), o.pad)])
         self.tokens[-rows:, 0] = o.eos
-        self.scores = torch.cat([_widened(self.scores, width - 1, 0.0),
+        self.scores = torch.cat([F.pad(self.scores, (0, width - 1 - self.scores.size(1))),
                                  self.scores.new_zeros(rows, width - 1)])
         first = torch.full((len(sources), beam), -math.inf, device=device)
         first[:, 0] = 0.0  # a first step counts the candidates of one slot only
@@ -267,14 +268,6 @@ def _without(done: list[int], count: int) -> list[int]:
     for place, mover in zip((i for i in done if i < left), movers, strict=False):
         order[place] = mover
     return order
-
-
-def _widened(buffer: Tensor, width: int, value: float) -> Tensor:
-    """``buffer`` (rows, columns) with ``value`` columns added up to ``width``."""
-    if buffer.size(1) >= width:
-        return buffer
-    return torch.cat([buffer, buffer.new_full((buffer.size(0), width - buffer.size(1)), value)],
-                     1)
 
 
 class ContinuousTranslation:
