@@ -297,6 +297,7 @@ class FakeStream:
         self.ticks = ticks  # set: each step waits for one
         self.left: dict[Any, tuple[str, int]] = {}
         self.added: list[str] = []
+        self.joins: list[list[str]] = []  # the sentences of each add, in order
         self.most_live = 0
         self.steps = 0
 
@@ -308,6 +309,7 @@ class FakeStream:
         for tag, sentence in zip(tags, sentences, strict=True):
             self.left[tag] = (sentence, int(sentence.partition(":")[2] or 1))
         self.added += sentences
+        self.joins.append(list(sentences))
         self.most_live = max(self.most_live, self.live)
 
     def step(self) -> list[tuple[Any, str]]:
@@ -389,6 +391,43 @@ def test_sentences_join_a_running_search_and_are_answered_when_done() -> None:
     assert streams[0].added == ["long:6", "short:1", "a:2", "b:3", "c:1"]
     assert got["pair"].batches == 1 and got["stats"].batches == 1
     assert got["stats"].sentences == 5 and got["stats"].queued_sentences == 0
+
+
+def test_sentences_join_a_running_search_in_groups_or_after_the_maximum_wait() -> None:
+    """A lone sentence does not join a running search at the next step but waits for
+    company (JOIN_GROUP sentences join at once) or, at most, for max_wait."""
+    from ea_mt.serving.batching import JOIN_GROUP
+
+    ticks = threading.Semaphore(0)
+    max_wait_s = 1.0
+
+    async def work(batcher: Batcher, streams: list[FakeStream]) -> dict[str, Any]:
+        batcher_long = asyncio.ensure_future(batcher.submit("k", ["long:100000"]))
+        await until(lambda: bool(streams) and streams[0].live == 1)
+        lone = asyncio.ensure_future(batcher.submit("k", ["lone:1"]))
+        await until(lambda: batcher.stats.queued_sentences == 1)
+        ticks.release(2)
+        await until(lambda: streams[0].steps == 2)
+        alone_after_two_steps = list(streams[0].added)
+        group = [asyncio.ensure_future(batcher.submit("k", [f"g{i}:1"]))
+                 for i in range(JOIN_GROUP - 1)]
+        await until(lambda: batcher.stats.queued_sentences == JOIN_GROUP)
+        ticks.release(2)  # the step under way, then the group's one step
+        await asyncio.gather(lone, *group)
+        late = asyncio.ensure_future(batcher.submit("k", ["late:1"]))
+        started = time.perf_counter()
+        while not late.done():  # steps go on; the late one joins after max_wait
+            ticks.release()
+            await asyncio.sleep(0.01)
+        return {"alone": alone_after_two_steps, "late_s": time.perf_counter() - started,
+                "late": (await late).results, "long_running": not batcher_long.done()}
+
+    got, streams = stream_run(work, max_batch_size=8, max_wait_s=max_wait_s, ticks=ticks)
+    assert got["alone"] == ["long:100000"] and got["long_running"]
+    assert streams[0].joins[:2] == [["long:100000"], ["lone:1", *(f"g{i}:1" for i in
+                                                               range(JOIN_GROUP - 1))]]
+    assert streams[0].joins[2] == ["late:1"] and got["late"] == ["k:late"]
+    assert got["late_s"] >= max_wait_s * 0.9
 
 
 def test_keys_take_turns_and_never_share_a_search() -> None:

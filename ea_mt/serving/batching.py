@@ -12,7 +12,10 @@ The model thread works in one of two ways, as ``open_stream(key)`` decides:
 - *continuous batching* (a :class:`Stream`, e.g. ea-mt's fast beam search): a search runs
   step by step; before each step the key's waiting sentences join it, up to
   ``max_batch_size`` live ones (unless another key waits: then the search drains and the
-  other key goes next), and every sentence that finishes is answered at once;
+  other key goes next), and every sentence that finishes is answered at once.  They join
+  ``JOIN_GROUP`` (or as many as there is room for) at a time, or once the oldest has
+  waited ``max_wait``: each joining encodes the joiners, which costs about as much for
+  one sentence as for several;
 - *batch at a time* (``open_stream`` None or returning None): up to ``max_batch_size``
   sentences, oldest first, go to ``run(key, sentences)`` together.
 
@@ -40,6 +43,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 R = TypeVar("R")
 Run = Callable[[Any, list[str]], Sequence[R]]  # (key, sentences) -> one result per sentence
+JOIN_GROUP = 4  # waiting sentences that join a running search without waiting for max_wait
 
 
 class Stream(Protocol[R]):
@@ -260,15 +264,20 @@ class Batcher(Generic[R]):
 
     # -- on the model thread ----------------------------------------------------------------
 
-    def _take(self, key: Hashable, count: int, yield_to_others: bool = False) -> list[_Item]:
-        """Up to ``count`` waiting sentences of ``key``, oldest first; none when
-        ``yield_to_others`` and sentences of another key or other work wait."""
+    def _take(self, key: Hashable, count: int, joining: bool = False) -> list[_Item]:
+        """Up to ``count`` waiting sentences of ``key``, oldest first.  ``joining`` a
+        running search: none when sentences of another key or other work wait, or while
+        fewer than ``JOIN_GROUP`` (or ``count``) wait and the oldest has waited less than
+        ``max_wait``."""
         with self._lock:
             queue = self._queues.get(key)
             if not queue or count <= 0:
                 return []
-            if yield_to_others and (self._other_work or any(
+            if joining and (self._other_work or any(
                     q for k, q in self._queues.items() if k != key)):
+                return []
+            if (joining and len(queue) < min(count, JOIN_GROUP)
+                    and time.perf_counter() - queue[0].job.submitted < self._max_wait_s):
                 return []
             taken = [queue.popleft() for _ in range(min(len(queue), count))]
             self.stats.queued_sentences -= len(taken)
@@ -313,8 +322,7 @@ class Batcher(Generic[R]):
         first = True
         try:
             while not self._closing:
-                items = self._take(key, self._max_batch_size - stream.live,
-                                   yield_to_others=not first)
+                items = self._take(key, self._max_batch_size - stream.live, joining=not first)
                 first = False
                 if items:
                     inside.update(dict.fromkeys(items))
