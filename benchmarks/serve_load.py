@@ -3,7 +3,8 @@
 On the same sentences (`--input`, default the bundled sample; issue 13 measures Multi30k
 test2016) and the same model, in one run:
 
-1. ``ea-mt translate -i FILE`` (the batch CLI): its lines/s, as its summary reports it;
+1. ``ea-mt translate -i FILE`` (the batch CLI): its lines/s, as its summary reports it,
+   before the server's runs and again after them (the ratios use the mean of the two);
 2. ``ea-mt serve`` on 127.0.0.1 and a free port, then for each ``--clients`` level, that
    many client threads sending single sentences (``{"text": ...}``, one keep-alive
    connection each) until ``--requests`` requests are answered: sentences/s and the
@@ -68,19 +69,26 @@ def main() -> None:
     out = args.out or dated_folder("serve-load")
     out.mkdir(parents=True, exist_ok=True)
     log(f"{len(sentences)} sentences of {args.input}; model {args.model}")
+    file_rates = []
     with tempfile.TemporaryDirectory(prefix="serve-load-") as tmp:
-        file_rate, reference = translate_file(args, sentences, Path(tmp))
-    log(f"ea-mt translate: {file_rate:.1f} lines/s")
-    levels = []
-    with ServedProcess(args) as port:
-        for clients in args.clients:
-            level = load_level(port, sentences, reference, clients, args.requests)
-            log(f"{clients} clients: {level['sentences_per_s']:.1f} sentences/s, "
-                f"p50 {level['p50_ms']:.0f} ms, p95 {level['p95_ms']:.0f} ms")
-            levels.append(level)
-        lone = load_level(port, sentences, reference, 1, args.lone)
+        rate, reference = translate_file(args, sentences, Path(tmp))
+        file_rates.append(rate)
+        log(f"ea-mt translate: {rate:.1f} lines/s")
+        levels = []
+        with ServedProcess(args) as port:
+            for clients in args.clients:
+                level = load_level(port, sentences, reference, clients, args.requests)
+                log(f"{clients} clients: {level['sentences_per_s']:.1f} sentences/s, "
+                    f"p50 {level['p50_ms']:.0f} ms, p95 {level['p95_ms']:.0f} ms")
+                levels.append(level)
+            lone = load_level(port, sentences, reference, 1, args.lone)
+        rate, again = translate_file(args, sentences, Path(tmp))
+        if again != reference:
+            fail("ea-mt translate gave other translations the second time")
+        file_rates.append(rate)
+        log(f"ea-mt translate, again: {rate:.1f} lines/s")
     direct = direct_latencies(args, sentences[: args.lone])
-    report = build_report(args, file_rate, levels, lone, direct)
+    report = build_report(args, file_rates, levels, lone, direct)
     write_json(out / "results.json", report)
     (out / "results.md").write_text(markdown(report), encoding="utf-8")
     log(f"wrote {out / 'results.json'} and {out / 'results.md'}")
@@ -230,10 +238,12 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
-def build_report(args: argparse.Namespace, file_rate: float, levels: list[dict],
+def build_report(args: argparse.Namespace, file_rates: list[float], levels: list[dict],
                  lone: dict, direct: dict) -> dict[str, Any]:
-    """The run's settings, conditions, measurements and the two target ratios."""
+    """The run's settings, conditions, measurements and the two target ratios; the file
+    throughput is the mean of its runs before and after the server's."""
     top = max(levels, key=lambda level: level["clients"])
+    file_rate = statistics.fmean(file_rates)
     return {
         "command": command_line("benchmarks.serve_load"),
         "finished": utc_now(),
@@ -247,6 +257,7 @@ def build_report(args: argparse.Namespace, file_rate: float, levels: list[dict],
         "max_batch_size": args.max_batch_size,
         "max_wait_ms": args.max_wait_ms,
         "file_lines_per_s": file_rate,
+        "file_lines_per_s_runs": file_rates,
         "levels": levels,
         "lone": lone,
         "direct": direct,
@@ -273,7 +284,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['sentences']} sentences of {Path(report['input']).name}, "
         f"max batch {report['max_batch_size']}, max wait {report['max_wait_ms']} ms.",
         "",
-        f"`ea-mt translate` on the same sentences: {report['file_lines_per_s']:.1f} lines/s.",
+        f"`ea-mt translate` on the same sentences: {report['file_lines_per_s']:.1f} lines/s "
+        f"(the mean of {', '.join(f'{rate:.1f}' for rate in report['file_lines_per_s_runs'])}:"
+        " before and after the server's runs).",
         "",
         table,
         "",
