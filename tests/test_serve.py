@@ -402,7 +402,7 @@ def test_sentences_join_a_running_search_in_groups_or_after_the_maximum_wait() -
     max_wait_s = 1.0
 
     async def work(batcher: Batcher, streams: list[FakeStream]) -> dict[str, Any]:
-        batcher_long = asyncio.ensure_future(batcher.submit("k", ["long:100000"]))
+        long = asyncio.ensure_future(batcher.submit("k", ["long:100000"]))
         await until(lambda: bool(streams) and streams[0].live == 1)
         lone = asyncio.ensure_future(batcher.submit("k", ["lone:1"]))
         await until(lambda: batcher.stats.queued_sentences == 1)
@@ -420,7 +420,7 @@ def test_sentences_join_a_running_search_in_groups_or_after_the_maximum_wait() -
             ticks.release()
             await asyncio.sleep(0.01)
         return {"alone": alone_after_two_steps, "late_s": time.perf_counter() - started,
-                "late": (await late).results, "long_running": not batcher_long.done()}
+                "late": (await late).results, "long_running": not long.done()}
 
     got, streams = stream_run(work, max_batch_size=8, max_wait_s=max_wait_s, ticks=ticks)
     assert got["alone"] == ["long:100000"] and got["long_running"]

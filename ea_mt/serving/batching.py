@@ -215,12 +215,16 @@ class Batcher(Generic[R]):
                 await self._wake.wait()
                 continue
             submitted, waiting, key = min(heads, key=lambda head: head[0])
-            wait = submitted + self._max_wait_s - time.perf_counter()
+            wait = self._wait_left(submitted)
             if waiting >= self._max_batch_size or wait <= 0:
                 return key
             self._wake.clear()
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
+
+    def _wait_left(self, submitted: float) -> float:
+        """Seconds until a sentence submitted at ``submitted`` has waited ``max_wait``."""
+        return submitted + self._max_wait_s - time.perf_counter()
 
     def _deliver(
         self, batch: list[_Item], results: Sequence[R], started: float, seconds: float
@@ -277,7 +281,7 @@ class Batcher(Generic[R]):
                     q for k, q in self._queues.items() if k != key)):
                 return []
             if (joining and len(queue) < min(count, JOIN_GROUP)
-                    and time.perf_counter() - queue[0].job.submitted < self._max_wait_s):
+                    and self._wait_left(queue[0].job.submitted) > 0):
                 return []
             taken = [queue.popleft() for _ in range(min(len(queue), count))]
             self.stats.queued_sentences -= len(taken)
