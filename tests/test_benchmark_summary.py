@@ -85,6 +85,27 @@ def test_seeds_are_resampled_jointly() -> None:
     assert counts.shape == (300, 200) and (counts.sum(axis=1) == 200).all()
 
 
+def test_settings_pool_with_each_test_set_drawn_on_its_own() -> None:
+    """Seed 2 swaps seed 1's systems. In two groups on the same test set the draw is shared
+    and the mean difference stays 0 in every resample; on two test sets (the same
+    sentences, reordered) the draws are independent and the interval spreads."""
+    rng = random.Random(4)
+    refs = sentences(200, rng)
+    a, b = corrupt(refs, 0.1, rng), corrupt(refs, 0.4, rng)
+    forward, backward = [summary.Translations(a, b)], [summary.Translations(b, a)]
+    shared = summary.pooled_interval("bleu", [(forward, refs), (backward, refs)], 300)
+    assert shared["low"] == pytest.approx(0, abs=1e-9) == shared["high"]
+    assert shared["seeds"] == 2
+    order = list(reversed(range(200)))
+    swapped = [summary.Translations([b[i] for i in order], [a[i] for i in order])]
+    apart = summary.pooled_interval(
+        "bleu", [(forward, refs), (swapped, [refs[i] for i in order])], 300)
+    assert apart["delta"] == pytest.approx(0, abs=1e-9)
+    assert apart["low"] < -0.5 and apart["high"] > 0.5
+    single = summary.delta_interval("bleu", forward, refs, 300)
+    assert single == summary.pooled_interval("bleu", [(forward, refs)], 300)
+
+
 # --- report folders --------------------------------------------------------------------
 
 
@@ -161,7 +182,16 @@ def test_summary_over_settings_states_where_ea_loses_and_what_is_missing(
     seed = missing["per_seed"][0]["bleu"]
     assert seed["p_value"] == 0.02 and seed["delta"] > 0  # still reported, from the report
 
+    everything = result["all"]  # every seed of every setting, each once
+    assert everything["seeds"] == [1, 2, 3, 1, 1]
+    deltas = [s["bleu"]["delta"] for name in ("wins en→de", "loses en→de", "old en→de")
+              for s in by_name[name]["per_seed"]]
+    assert everything["bleu"]["mean_delta"] == pytest.approx(sum(deltas) / 5)
+    assert everything["bleu"]["interval"] is None
+    assert "old en→de" in everything["interval_missing"]
+
     text = (out / "summary.md").read_text(encoding="utf-8")
+    assert "| **all settings** | 5 |" in text
     assert "**EA does not win**" in text and "loses en→de (BLEU)" in text
     assert "old en→de: the interval needs the test translations" in text
     assert "| wins en→de | 3 |" in text
@@ -184,6 +214,8 @@ def test_a_manifest_names_settings_and_pairs_and_p_values_are_computed(tmp_path:
     setting, as_run = result["settings"]
     assert setting["name"] == "swapped" and setting["bleu"]["interval"]["high"] < 0
     assert as_run["name"] == "as run" and as_run["bleu"]["interval"]["low"] > 0
+    pooled = result["all"]["bleu"]["interval"]  # one test set: one draw for both settings
+    assert pooled["low"] == pytest.approx(0, abs=1e-9) == pooled["high"]
     p_value = setting["per_seed"][0]["bleu"]["p_value"]  # not in the report: computed
     # sacrebleu's test is two-sided: the "EA" side is significantly different, and worse
     assert p_value is not None and p_value < 0.05

@@ -15,17 +15,24 @@ bootstrap p-value, and a 95% paired bootstrap interval of the mean difference, t
 seeds pooled by resampling the sentences jointly (``bootstrap``). The interval needs
 every seed's test translations: the report's ``hyps/`` copies, else the files in the work
 directory where they still exist; without them the table still gives each seed's
-difference and p-value, and says that the interval needs the translations.
+difference and p-value, and says that the interval needs the translations. With more than
+one setting, a last row ``all settings``: the mean over every seed of every setting and its
+interval, each test set resampled on its own (``bootstrap.pooled_interval``).
 
 Writes ``summary.md``, ``summary.json`` and ``delta_bleu.png`` to ``--out`` (default
 ``benchmarks/results/summary``).
 """
 
-from benchmarks.summary.bootstrap import Translations, delta_interval, resample_counts
+from benchmarks.summary.bootstrap import (
+    Translations,
+    delta_interval,
+    pooled_interval,
+    resample_counts,
+)
 from benchmarks.summary.compute import summarize
 from benchmarks.summary.markdown import markdown
 from benchmarks.summary.plots import plot_delta_bleu
 from benchmarks.summary.sources import settings_from_manifest, settings_from_reports
 
-__all__ = ["Translations", "delta_interval", "markdown", "plot_delta_bleu", "resample_counts",
-           "settings_from_manifest", "settings_from_reports", "summarize"]
+__all__ = ["Translations", "delta_interval", "markdown", "plot_delta_bleu", "pooled_interval",
+           "resample_counts", "settings_from_manifest", "settings_from_reports", "summarize"]

@@ -52,10 +52,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         f"{s.name} ({len(s.pairs)} seeds)" for s in settings))
     summary = {"command": command_line("benchmarks.summary", argv), "date": utc_now(),
                "resamples": args.resamples, "seed": args.seed, "level": LEVEL,
-               "settings": summarize(settings, args.resamples, args.seed)}
+               **summarize(settings, args.resamples, args.seed)}
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "summary.json", summary)
-    plotted = plot_delta_bleu(summary["settings"], args.out / "delta_bleu.png")
+    rows = summary["settings"] + ([summary["all"]] if summary["all"] else [])
+    plotted = plot_delta_bleu(rows, args.out / "delta_bleu.png")
     (args.out / "summary.md").write_text(markdown(summary, plotted), encoding="utf-8")
     log(f"summary: {args.out / 'summary.md'}")
     return summary

@@ -1,4 +1,5 @@
-"""The paired bootstrap over sentences of EA − vanilla, the seeds of a setting pooled.
+"""The paired bootstrap over sentences of EA − vanilla, the seeds of a setting pooled
+(and the settings pooled, each test set drawn on its own).
 
 Each resample draws sentence indices with replacement (numpy's ``RandomState`` with a
 fixed seed, as sacrebleu's paired test draws them) and applies the same draw to every
@@ -63,17 +64,32 @@ def delta_interval(metric: str, seeds: Sequence[Translations], refs: Sequence[st
                    resamples: int = RESAMPLES, seed: int = SEED,
                    level: float = LEVEL) -> dict[str, float | int]:
     """Mean over ``seeds`` of EA − vanilla and its bootstrap interval at ``level``."""
-    for pair in seeds:
-        if not len(pair.ea) == len(pair.vanilla) == len(refs):
-            raise ValueError(f"{len(pair.ea)} EA and {len(pair.vanilla)} vanilla lines "
-                             f"for {len(refs)} references")
-    counts = resample_counts(len(refs), resamples, seed)
-    resampled = np.mean([resampled_scores(metric, pair.ea, refs, counts)
-                         - resampled_scores(metric, pair.vanilla, refs, counts)
-                         for pair in seeds], axis=0)
-    delta = float(np.mean([corpus_score(metric, pair.ea, refs)
-                           - corpus_score(metric, pair.vanilla, refs) for pair in seeds]))
+    return pooled_interval(metric, [(seeds, refs)], resamples, seed, level)
+
+
+def pooled_interval(metric: str, groups: Sequence[tuple[Sequence[Translations], Sequence[str]]],
+                    resamples: int = RESAMPLES, seed: int = SEED,
+                    level: float = LEVEL) -> dict[str, float | int]:
+    """Mean of EA − vanilla over every seed of ``groups`` (each: seeds translating one test
+    set, its references) and its bootstrap interval: each test set resampled on its own
+    (draw seed ``seed + i`` for the i-th distinct test set), the seeds of one test set
+    jointly, whichever group they are in."""
+    resampled, deltas = np.zeros(resamples), []
+    test_sets: dict[tuple[str, ...], int] = {}
+    for seeds, refs in groups:
+        index = test_sets.setdefault(tuple(refs), len(test_sets))
+        for pair in seeds:
+            if not len(pair.ea) == len(pair.vanilla) == len(refs):
+                raise ValueError(f"{len(pair.ea)} EA and {len(pair.vanilla)} vanilla lines "
+                                 f"for {len(refs)} references")
+        counts = resample_counts(len(refs), resamples, seed + index)
+        for pair in seeds:
+            resampled += (resampled_scores(metric, pair.ea, refs, counts)
+                          - resampled_scores(metric, pair.vanilla, refs, counts))
+            deltas.append(corpus_score(metric, pair.ea, refs)
+                          - corpus_score(metric, pair.vanilla, refs))
+    resampled /= len(deltas)
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(resampled, [tail, 100 - tail])
-    return {"delta": delta, "low": float(low), "high": float(high), "resamples": resamples,
-            "seed": seed, "level": level, "seeds": len(seeds)}
+    return {"delta": float(np.mean(deltas)), "low": float(low), "high": float(high),
+            "resamples": resamples, "seed": seed, "level": level, "seeds": len(deltas)}

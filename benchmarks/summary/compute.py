@@ -1,5 +1,6 @@
 """The summary's figures: per setting, each seed's differences and p-values, their mean,
-and the pooled bootstrap interval where every seed's translations are at hand."""
+and the pooled bootstrap interval where every seed's translations are at hand; the same
+over all settings."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from benchmarks.summary.bootstrap import RESAMPLES, SEED, Translations, delta_interval
+from benchmarks.summary.bootstrap import (
+    RESAMPLES,
+    SEED,
+    Translations,
+    delta_interval,
+    pooled_interval,
+)
 from benchmarks.summary.sources import METRICS, SeedPair, Setting, metric_key, read_text_lines
 from ea_mt.decoding.scoring import score_lines
 
@@ -18,36 +25,80 @@ LOSES = "**no, EA loses**: the interval is below 0"
 
 
 def summarize(settings: list[Setting], resamples: int = RESAMPLES,
-              seed: int = SEED) -> list[dict[str, Any]]:
-    """One JSON-ready summary per setting."""
-    return [summarize_setting(setting, resamples, seed) for setting in settings]
+              seed: int = SEED) -> dict[str, Any]:
+    """JSON-ready: ``settings``, one summary per setting, and ``all``, the mean over every
+    seed of every setting (None with a single setting)."""
+    loaded = [[load(pair) for pair in setting.pairs] for setting in settings]
+    summaries = [summarize_setting(setting, texts, resamples, seed)
+                 for setting, texts in zip(settings, loaded, strict=True)]
+    overall = (summarize_all(settings, loaded, summaries, resamples, seed)
+               if len(settings) > 1 else None)
+    return {"settings": summaries, "all": overall}
 
 
-def summarize_setting(setting: Setting, resamples: int, seed: int) -> dict[str, Any]:
+Loaded = list[tuple[list[str], list[str], list[str]] | None]
+
+
+def summarize_setting(setting: Setting, loaded: Loaded, resamples: int,
+                      seed: int) -> dict[str, Any]:
     """A setting's seeds, mean differences, interval and verdict for each metric."""
-    loaded = [load(pair) for pair in setting.pairs]
     seeds = [seed_summary(pair, texts, resamples, seed)
              for pair, texts in zip(setting.pairs, loaded, strict=True)]
-    missing = [pair for pair, texts in zip(setting.pairs, loaded, strict=True) if texts is None]
-    refs = {tuple(texts[2]) for texts in loaded if texts is not None}
     result: dict[str, Any] = {"name": setting.name, "seeds": [p.seed for p in setting.pairs],
-                              "per_seed": seeds, "interval_missing": None}
+                              "per_seed": seeds,
+                              "interval_missing": interval_missing(setting, loaded)}
+    intervals = {metric: None for metric in METRICS}
+    if result["interval_missing"] is None and loaded:
+        intervals = {metric: delta_interval(metric, *translations(loaded), resamples, seed)
+                     for metric in METRICS}
+    return result | figures(seeds, intervals)
+
+
+def summarize_all(settings: list[Setting], loaded: list[Loaded],
+                  summaries: list[dict[str, Any]], resamples: int,
+                  seed: int) -> dict[str, Any]:
+    """Every seed of every setting, each counted once: the mean difference and its
+    interval, each setting's test set resampled on its own."""
+    seeds = [entry for summary in summaries for entry in summary["per_seed"]]
+    missing = [s["name"] for s in summaries if s["interval_missing"]]
+    result: dict[str, Any] = {
+        "name": "all settings", "seeds": [entry["seed"] for entry in seeds],
+        "settings": [s.name for s in settings], "per_seed": seeds,
+        "interval_missing": "the interval needs every setting's; none for " + "; ".join(missing)
+        if missing else None}
+    intervals = {metric: None for metric in METRICS}
+    if not missing:
+        groups = [translations(texts) for texts in loaded]
+        intervals = {metric: pooled_interval(metric, groups, resamples, seed)
+                     for metric in METRICS}
+    return result | figures(seeds, intervals)
+
+
+def interval_missing(setting: Setting, loaded: Loaded) -> str | None:
+    """Why a setting's pooled interval cannot be computed, or None."""
+    missing = [pair for pair, texts in zip(setting.pairs, loaded, strict=True) if texts is None]
     if missing:
-        result["interval_missing"] = (
-            "the interval needs the test translations of every seed; not kept for "
-            + ", ".join(f"seed {p.seed} ({p.report.folder.name})" for p in missing))
-    elif len(refs) > 1:
-        result["interval_missing"] = "the seeds were scored on different references"
-    for metric in METRICS:
-        interval = None
-        if result["interval_missing"] is None and loaded:
-            interval = delta_interval(
-                metric, [Translations(ea, vanilla) for ea, vanilla, _ in loaded],
-                list(next(iter(refs))), resamples, seed)
-        deltas = [s[metric]["delta"] for s in seeds]
-        result[metric] = {"mean_delta": statistics.fmean(deltas) if deltas else None,
-                          "interval": interval, "verdict": verdict(interval, seeds, metric)}
-    return result
+        return ("the interval needs the test translations of every seed; not kept for "
+                + ", ".join(f"seed {p.seed} ({p.report.folder.name})" for p in missing))
+    if len({tuple(texts[2]) for texts in loaded if texts is not None}) > 1:
+        return "the seeds were scored on different references"
+    return None
+
+
+def translations(loaded: Loaded) -> tuple[list[Translations], list[str]]:
+    """A setting's seeds as ``Translations`` and their (shared) references."""
+    present = [texts for texts in loaded if texts is not None]
+    return [Translations(ea, vanilla) for ea, vanilla, _ in present], present[0][2]
+
+
+def figures(seeds: list[dict[str, Any]],
+            intervals: dict[str, dict[str, Any] | None]) -> dict[str, Any]:
+    """Per metric: the mean difference over ``seeds``, the interval and the verdict."""
+    return {metric: {"mean_delta": statistics.fmean(s[metric]["delta"] for s in seeds)
+                     if seeds else None,
+                     "interval": intervals[metric],
+                     "verdict": verdict(intervals[metric], seeds, metric)}
+            for metric in METRICS}
 
 
 def load(pair: SeedPair) -> tuple[list[str], list[str], list[str]] | None:

@@ -14,6 +14,7 @@ LABELS = {"bleu": "BLEU", "chrf": "chrF"}
 def markdown(summary: dict[str, Any], plotted: bool) -> str:
     """The Markdown summary."""
     settings = summary["settings"]
+    rows = settings + ([summary["all"]] if summary["all"] else [])
     level = f"{summary['level'] * 100:g}%"
     parts = [
         "# EA vs vanilla: test-set differences per setting\n",
@@ -23,26 +24,28 @@ def markdown(summary: dict[str, Any], plotted: bool) -> str:
         f"sacreBLEU's, 1000 resamples); {level} interval: paired bootstrap over sentences, "
         f"{summary['resamples']} resamples (seed {summary['seed']}), the same sentence draw "
         "for every seed of a setting, the mean Δ over seeds in each resample; percentile "
-        "interval.",
+        "interval." + (" All settings: the mean over every seed of every setting, each "
+                       "setting's test set resampled on its own (draw seed + its index)."
+                       if summary["all"] else ""),
         "",
         "## Settings\n",
         markdown_table(
             ["setting", "seeds", *(f"mean Δ{LABELS[m]} [{level} CI]" for m in METRICS),
              *(f"Δ{LABELS[m]} per seed (p)" for m in METRICS), "EA wins?"],
-            [setting_row(s) for s in settings]),
+            [setting_row(s) for s in rows]),
         "",
         f"Per seed, \\* marks p < {SIGNIFICANT}.",
     ]
-    notes = [f"- {s['name']}: {s['interval_missing']}." for s in settings
+    notes = [f"- {s['name']}: {s['interval_missing']}." for s in rows
              if s["interval_missing"]]
     if notes:
         parts += ["", "Intervals not computed:", "", *notes]
-    no_win = [f"{s['name']} ({LABELS[m]})" for s in settings for m in METRICS
+    no_win = [f"{s['name']} ({LABELS[m]})" for s in rows for m in METRICS
               if s[m]["interval"] and s[m]["interval"]["low"] <= 0]
     if no_win:
         parts += ["", "**EA does not win** (its interval contains 0 or lies below it): "
                   + "; ".join(no_win) + "."]
-    undecided = [s["name"] for s in settings if any(s[m]["interval"] is None for m in METRICS)]
+    undecided = [s["name"] for s in rows if any(s[m]["interval"] is None for m in METRICS)]
     if undecided:
         parts += ["", "No verdict without an interval: " + "; ".join(undecided) + "."]
     if plotted:
@@ -52,8 +55,10 @@ def markdown(summary: dict[str, Any], plotted: bool) -> str:
 
 
 def setting_row(setting: dict[str, Any]) -> list[object]:
-    """A setting: seeds, mean differences with intervals, each seed's, the verdict."""
-    return [setting["name"], len(setting["seeds"]),
+    """A setting (or all of them, in bold): seeds, mean differences with intervals, each
+    seed's, the verdict."""
+    name = f"**{setting['name']}**" if "settings" in setting else setting["name"]
+    return [name, len(setting["seeds"]),
             *(mean_cell(setting[m]) for m in METRICS),
             *(", ".join(seed_cell(s[m]) for s in setting["per_seed"]) for m in METRICS),
             "; ".join(f"{LABELS[m]}: {setting[m]['verdict']}" for m in METRICS)]
