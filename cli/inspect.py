@@ -35,7 +35,8 @@ EXAMPLES = (
     "Examples:\n\n"
     "ea-mt inspect 'Two dogs play in the snow.' -w runs/ende\n\n"
     "ea-mt inspect 'I like tea.' --target 'Ich mag Tee.' --head 0 --out maps\n\n"
-    "ea-mt inspect 'I like tea.' --checkpoint ea/checkpoints --compare vanilla/checkpoints"
+    "ea-mt inspect 'I like tea.' --checkpoint ea/checkpoints --compare vanilla/checkpoints\n\n"
+    "ea-mt inspect 'I like tea.' --checkpoint tatoeba-en-de-ea --compare tatoeba-en-de-vanilla"
 )
 
 

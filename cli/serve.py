@@ -38,6 +38,7 @@ HELP = (
 )
 EXAMPLES = (
     "Examples:\n\n"
+    "ea-mt serve --model tatoeba-en-de-ea   (a bundled model, by its name)\n\n"
     "ea-mt serve -w runs/ende\n\n"
     "ea-mt serve --model ea=runs/ea/checkpoints --model vanilla=runs/base/checkpoints\n\n"
     "curl -s localhost:8080/translate -d '{\"text\": \"Two dogs play in the snow.\"}'"

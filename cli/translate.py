@@ -64,6 +64,7 @@ HELP = (
 EXAMPLES = (
     "Examples:\n\n"
     "echo 'How are you?' | ea-mt translate\n\n"
+    "echo 'How are you?' | ea-mt translate --checkpoint tatoeba-en-de-ea   (a bundled model)\n\n"
     "ea-mt translate -i test.en -o test.hyp.de -w runs/ende --beam 4 --batch-size 128\n\n"
     "ea-mt translate -i test.en --checkpoint runs/ende/checkpoints/checkpoint_avg.pt --nbest 5\n\n"
     "ea-mt translate -i test.en --print-alignment --alignment-layer 1"

@@ -1019,15 +1019,18 @@ def http(method: str, url: str, body: Any = None, headers: dict | None = None,
 
 
 @contextmanager
-def ea_mt_serve(model: TrainedModel, tmp_path: Path, *args: str,
+def ea_mt_serve(model: TrainedModel | str, tmp_path: Path, *args: str,
                 env: dict[str, str] | None = None) -> Iterator[Served]:
-    """``ea-mt serve`` on 127.0.0.1 (its default) and a free port, stopped at the end."""
+    """``ea-mt serve`` of a fixture model's work directory or a bundled model's name, on
+    127.0.0.1 (its default) and a free port, run in ``tmp_path``, stopped at the end."""
     port = free_port()
     log = tmp_path / f"serve-{port}.log"
-    command = [str(Path(sys.executable).parent / "ea-mt"), "serve", "-w", str(model.workdir),
+    source = ["--model", model] if isinstance(model, str) else ["-w", str(model.workdir)]
+    command = [str(Path(sys.executable).parent / "ea-mt"), "serve", *source,
                "--port", str(port), "--threads", "1", "--device", "cpu", *args]
     with log.open("wb") as sink:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink,
+                                   cwd=tmp_path,
                                    env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
     served = Served(process, f"http://127.0.0.1:{port}", port, log)
     try:
@@ -1130,3 +1133,21 @@ def test_decoding_variants_share_the_loaded_weights() -> None:
     assert (fake.options.beam, fake.options.nbest) == (5, 1)
     assert models.variant("default", 3, 2) is variant
     assert models.variant("default", 5, 1) is fake
+
+
+@pytest.mark.slow
+def test_a_shipped_model_is_served_by_its_short_name(tmp_path: Path) -> None:
+    """From a directory without a work directory, ``ea-mt serve --model tatoeba-en-de-ea``
+    serves the bundled EA model and answers as ``Translator.load`` of that name translates."""
+    name, texts = "tatoeba-en-de-ea", ["Where is the station?", "I like tea very much."]
+    with torch_threads(1):
+        expected = Translator.load(name, device="cpu").translate_batch(texts)
+    with ea_mt_serve(name, tmp_path) as served:
+        status, models = served.get("/models")
+        assert status == 200 and models["default"] == name, models
+        assert [(m["name"], m["arch"]) for m in models["models"]] == [
+            (name, "ea_transformer_tiny")]
+        status, answer = served.post("/translate", {"texts": texts})
+    assert status == 200, answer
+    assert all(same_result(t, r)
+               for t, r in zip(answer["translations"], expected, strict=True)), answer
