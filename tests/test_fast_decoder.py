@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 import torch
+from conftest import BUNDLED_SAMPLE
 from fairseq.data.data_utils import collate_tokens
 from fairseq.sequence_generator import SequenceGenerator
 from model_helpers import build_model, random_batch
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
 pytest_plugins = ["model_fixture"]
 
 LINES = 96  # real sentences per trained model: the first test lines, then valid lines
-SAMPLE = Path(__file__).resolve().parent.parent / "data" / "tatoeba-en-de"  # bundled sample
 SHIPPED = {"shipped-ea": "tatoeba-en-de-ea", "shipped-vanilla": "tatoeba-en-de-vanilla"}
 TRAINED = ["vanilla", "ea", *SHIPPED]  # the tiny fixture models, then the shipped ones
 BATCH = 16  # in corpus order, so every batch mixes lengths and pads its sources
@@ -210,7 +210,7 @@ def trained(trained_model: TrainedModel, ea_trained_model: TrainedModel):
     models = {name: (Translator.load(checkpoint=model.model_dir, device="cpu"), model.raw)
               for name, model in (("vanilla", trained_model), ("ea", ea_trained_model))}
     for name, short_name in SHIPPED.items():
-        models[name] = (Translator.load(short_name, device="cpu"), SAMPLE)
+        models[name] = (Translator.load(short_name, device="cpu"), BUNDLED_SAMPLE)
     return models
 
 

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import BUNDLED_SAMPLE
 from typer.testing import CliRunner
 
 from ea_mt.bundled import bundled_models
@@ -19,7 +20,6 @@ from ea_mt.devices import torch_threads
 from ea_mt.training.averaging import read_checkpoint_state
 
 SHIPPED = {"tatoeba-en-de-ea": "ea_transformer_tiny", "tatoeba-en-de-vanilla": "transformer_tiny"}
-SAMPLE = Path(__file__).resolve().parent.parent / "data" / "tatoeba-en-de"
 MAX_BYTES = 10_000_000  # issue 15: each well under 10 MB
 LINES = 200  # of the bundled sample of the public test split, which training never saw
 # A trained model scores far above this on Tatoeba test sentences (data/models/README.md);
@@ -28,8 +28,8 @@ MIN_BLEU = 30.0
 
 
 def test_sentences(count: int = LINES) -> tuple[list[str], list[str]]:
-    source = (SAMPLE / "test.en").read_text(encoding="utf-8").splitlines()[:count]
-    reference = (SAMPLE / "test.de").read_text(encoding="utf-8").splitlines()[:count]
+    source = (BUNDLED_SAMPLE / "test.en").read_text(encoding="utf-8").splitlines()[:count]
+    reference = (BUNDLED_SAMPLE / "test.de").read_text(encoding="utf-8").splitlines()[:count]
     return source, reference
 
 

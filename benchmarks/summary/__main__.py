@@ -10,7 +10,7 @@ from typing import Any
 
 from benchmarks.common import RESULTS, command_line, fail, log, utc_now, write_json
 from benchmarks.summary.bootstrap import LEVEL, RESAMPLES, SEED
-from benchmarks.summary.compute import summarize
+from benchmarks.summary.compute import summarize, table_rows
 from benchmarks.summary.markdown import markdown
 from benchmarks.summary.plots import plot_delta_bleu
 from benchmarks.summary.sources import settings_from_manifest, settings_from_reports
@@ -55,8 +55,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                **summarize(settings, args.resamples, args.seed)}
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "summary.json", summary)
-    rows = summary["settings"] + ([summary["all"]] if summary["all"] else [])
-    plotted = plot_delta_bleu(rows, args.out / "delta_bleu.png")
+    plotted = plot_delta_bleu(table_rows(summary), args.out / "delta_bleu.png")
     (args.out / "summary.md").write_text(markdown(summary, plotted), encoding="utf-8")
     log(f"summary: {args.out / 'summary.md'}")
     return summary

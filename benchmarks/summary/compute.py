@@ -36,6 +36,11 @@ def summarize(settings: list[Setting], resamples: int = RESAMPLES,
     return {"settings": summaries, "all": overall}
 
 
+def table_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """The settings, then ``all settings`` where there is that row."""
+    return summary["settings"] + ([summary["all"]] if summary["all"] else [])
+
+
 Loaded = list[tuple[list[str], list[str], list[str]] | None]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from benchmarks.common import markdown_table
-from benchmarks.summary.compute import SIGNIFICANT
+from benchmarks.summary.compute import SIGNIFICANT, table_rows
 from benchmarks.summary.sources import METRICS
 
 LABELS = {"bleu": "BLEU", "chrf": "chrF"}
@@ -14,7 +14,7 @@ LABELS = {"bleu": "BLEU", "chrf": "chrF"}
 def markdown(summary: dict[str, Any], plotted: bool) -> str:
     """The Markdown summary."""
     settings = summary["settings"]
-    rows = settings + ([summary["all"]] if summary["all"] else [])
+    rows = table_rows(summary)
     level = f"{summary['level'] * 100:g}%"
     parts = [
         "# EA vs vanilla: test-set differences per setting\n",
