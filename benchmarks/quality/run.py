@@ -143,7 +143,7 @@ def evaluate(run: Run, model_dir: Path, files: tuple[Path, Path], settings: Sett
         **{metric: scores[metric]["score"] for metric in METRICS},
         "signatures": {metric: scores[metric]["signature"] for metric in METRICS},
     }
-    log(f"{run.name}: {src.name} BLEU {result['bleu']:.2f}, chrF {result['chrf']:.2f}")
+    log(f"{run.name}: {src.stem} BLEU {result['bleu']:.2f}, chrF {result['chrf']:.2f}")
     return result
 
 
