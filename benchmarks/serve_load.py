@@ -129,7 +129,8 @@ class ServedProcess:
             port = sock.getsockname()[1]
         command = [*ea_mt_command(), "serve", "--checkpoint", str(self.args.model),
                    "--port", str(port), "--max-batch-size", str(self.args.max_batch_size),
-                   "--max-wait-ms", str(self.args.max_wait_ms), *_threads(self.args)]
+                   "--max-wait-ms", str(self.args.max_wait_ms),
+                   *_threads(self.args, self.args.serve_threads)]
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -254,6 +255,7 @@ def build_report(args: argparse.Namespace, file_rates: list[float], levels: list
         "input": str(args.input),
         "sentences": args.sentences,
         "threads": args.threads,
+        "serve_threads": args.serve_threads,
         "max_batch_size": args.max_batch_size,
         "max_wait_ms": args.max_wait_ms,
         "file_lines_per_s": file_rate,
@@ -282,7 +284,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"`{report['command']}`, finished {report['finished']} on {report['machine']} "
         f"(load average {report['load_average']}); model {report['model']}, "
         f"{report['sentences']} sentences of {Path(report['input']).name}, "
-        f"max batch {report['max_batch_size']}, max wait {report['max_wait_ms']} ms.",
+        f"max batch {report['max_batch_size']}, max wait {report['max_wait_ms']} ms; torch "
+        f"threads: {_threads_text(report['threads'])} for `ea-mt translate` and the direct "
+        f"call, {_threads_text(report['serve_threads'] or report['threads'])} for the server.",
         "",
         f"`ea-mt translate` on the same sentences: {report['file_lines_per_s']:.1f} lines/s "
         f"(the mean of {', '.join(f'{rate:.1f}' for rate in report['file_lines_per_s_runs'])}:"
@@ -299,8 +303,14 @@ def markdown(report: dict[str, Any]) -> str:
     ])
 
 
-def _threads(args: argparse.Namespace) -> list[str]:
-    return [] if args.threads is None else ["--threads", str(args.threads)]
+def _threads(args: argparse.Namespace, threads: int | None = None) -> list[str]:
+    """``--threads`` for a command: ``threads``, else ``--threads``, else torch's default."""
+    threads = args.threads if threads is None else threads
+    return [] if threads is None else ["--threads", str(threads)]
+
+
+def _threads_text(threads: int | None) -> str:
+    return "torch's default" if threads is None else str(threads)
 
 
 def _clients(text: str) -> list[int]:
@@ -327,6 +337,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-batch-size", type=int, default=ServeSettings.max_batch_size)
     parser.add_argument("--max-wait-ms", type=float, default=ServeSettings.max_wait_ms)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads.")
+    parser.add_argument("--serve-threads", type=int, default=None,
+                        help="torch CPU threads of the server (default: --threads).")
     parser.add_argument("--out", type=Path, default=None, help="Folder for the report.")
     return parser
 
