@@ -49,7 +49,7 @@ def test_int8_linear_is_exact_on_int8_values_and_each_row_stands_alone() -> None
         linear.weight.copy_(weight * 0.01)  # per-channel scale 0.01
         linear.bias.copy_(torch.arange(6.0))
         x = rows * 0.5  # per-row scale 0.5
-        int8 = Int8Linear(linear)
+        int8 = Int8Linear.from_linear(linear)
         assert int8.weight_t.dtype == torch.int8 and int8.weight_t.shape == (16, 6)
         torch.testing.assert_close(int8(x), linear(x), rtol=1e-6, atol=1e-4)
         assert int8(x).shape == (2, 5, 6)
@@ -57,7 +57,7 @@ def test_int8_linear_is_exact_on_int8_values_and_each_row_stands_alone() -> None
         varied = torch.randn(7, 16, generator=generator) * torch.logspace(-3, 3, 7)[:, None]
         alone = torch.cat([int8(row[None]) for row in varied])
         assert torch.equal(int8(varied), alone)  # one row's scale never touches another's
-        assert Int8Linear(nn.Linear(16, 6, bias=False))(varied).shape == (7, 6)
+        assert Int8Linear.from_linear(nn.Linear(16, 6, bias=False))(varied).shape == (7, 6)
         assert torch.equal(int8(torch.zeros(3, 16)), linear.bias.expand(3, 6))
 
 

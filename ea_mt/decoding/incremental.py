@@ -26,11 +26,11 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from fairseq import utils
 from fairseq.modules import MultiheadAttention
 from fairseq.modules.transformer_layer import TransformerDecoderLayerBase
 from torch import Tensor
 
+from ea_mt.decoding.fused import Projection, fused_projection
 from ea_mt.models.attention import EvolvingMultiheadAttention
 from ea_mt.models.evolving import combine, mix_with_previous
 
@@ -83,6 +83,7 @@ class _LayerCache:
     cross_value: Tensor
     self_rows: Tensor | None  # (slots, heads, k−1, capacity): kept rows of M, EA only
     cross_rows: Tensor | None  # (slots, heads, k−1, source)
+    self_qkv: Projection | None = None  # the self-attention's q, k, v projections as one
 
     def slot_buffers(self) -> list[str]:
         """The names of the buffers indexed by slot."""
@@ -149,6 +150,7 @@ class IncrementalDecoder:
             cross_value=cross_value.transpose(0, 1).reshape(sentences, cross.num_heads, source, -1),
             self_rows=_kept_rows(self_attn, slots, steps, kwargs),
             cross_rows=_kept_rows(cross, slots, source, kwargs),
+            self_qkv=fused_projection(self_attn),
         )
 
     # -- moving hypotheses between slots ---------------------------------------------------
@@ -276,9 +278,10 @@ class IncrementalDecoder:
     def _self_attention(self, attn, cache: _LayerCache, x: Tensor, chains: dict) -> Tensor:
         rows, t = x.size(0), self.width
         heads, dim = attn.num_heads, attn.head_dim
-        q = attn.q_proj(x)
-        k = attn.k_proj(x)
-        v = attn.v_proj(x)
+        if cache.self_qkv is not None:
+            q, k, v = cache.self_qkv(x).chunk(3, dim=-1)
+        else:
+            q, k, v = attn.q_proj(x), attn.k_proj(x), attn.v_proj(x)
         q *= attn.scaling
         self._write_column(cache.self_key, k.view(rows, heads, dim))
         self._write_column(cache.self_value, v.view(rows, heads, dim))
@@ -289,7 +292,7 @@ class IncrementalDecoder:
             logits = logits.masked_fill(future, float("-inf"))
         rows_of_m = None if cache.self_rows is None else cache.self_rows[:rows, ..., : t + 1]
         scores = self._evolve(attn, logits, future, rows_of_m, chains, "self")
-        probs = utils.softmax(scores, dim=-1).type_as(scores)
+        probs = _softmax(scores)
         out = torch.matmul(probs, cache.self_value[:rows, :, : t + 1])  # (rows, heads, 1, dim)
         return attn.out_proj(out.view(rows, heads * dim))
 
@@ -298,20 +301,18 @@ class IncrementalDecoder:
         q = attn.q_proj(x)
         q *= attn.scaling
         cross_key, cross_value = self._cross_keys(cache)
-        grouped = q.view(self.sentences, self.group, heads, 1, dim)
-        logits = torch.einsum("bxhtd,bhsd->bxhts", grouped, cross_key)
-        source = logits.size(-1)
-        logits = logits.reshape(rows, heads, 1, source)
+        sentences, group, source = self.sentences, self.group, cross_key.size(2)
+        # A sentence's rows share its keys: (sentences, heads, group, ·) products.
+        grouped = q.view(sentences, group, heads, dim).transpose(1, 2)
+        logits = torch.matmul(grouped, cross_key.transpose(2, 3))
+        logits = logits.transpose(1, 2).reshape(rows, heads, 1, source)
         blocked = self._cross_blocked
         logits = logits.masked_fill(blocked, float("-inf"))
         rows_of_m = None if cache.cross_rows is None else cache.cross_rows[:rows]
         scores = self._evolve(attn, logits, blocked, rows_of_m, chains, "cross")
-        probs = utils.softmax(scores, dim=-1).type_as(scores)
-        out = torch.einsum(
-            "bxhts,bhsd->bxhtd", probs.view(self.sentences, self.group, heads, 1, source),
-            cross_value,
-        )
-        return attn.out_proj(out.reshape(rows, heads * dim))
+        probs = _softmax(scores).view(sentences, group, heads, source).transpose(1, 2)
+        out = torch.matmul(probs, cross_value)  # (sentences, heads, group, dim)
+        return attn.out_proj(out.transpose(1, 2).reshape(rows, heads * dim))
 
     @staticmethod
     def _evolve(attn, logits: Tensor, blocked: Tensor | None, kept: Tensor | None,
@@ -479,6 +480,13 @@ class ContinuousDecoder(IncrementalDecoder):
     def _advance(self) -> None:
         self.lengths = self.lengths + 1
         self.width += 1
+
+
+def _softmax(scores: Tensor) -> Tensor:
+    """fairseq's attention softmax: over the keys, in fp32 whatever the scores' type."""
+    if scores.dtype == torch.float32:
+        return F.softmax(scores, dim=-1)
+    return F.softmax(scores, dim=-1, dtype=torch.float32).type_as(scores)
 
 
 def _resized(buffer: Tensor, room: int, live: int, source: int | None, dim: int = -1) -> Tensor:

@@ -30,16 +30,34 @@ _MIN_RANGE = 1e-12  # the range of an all-zero row or channel, so its scale is n
 class Int8Linear(nn.Module):
     """An ``nn.Linear`` computed in int8: ``y = (q(x) @ q(W)ᵀ) · s_x · s_W + b``."""
 
-    def __init__(self, linear: nn.Linear) -> None:
+    def __init__(self, weight_t: Tensor, weight_scale: Tensor, bias: Tensor | None) -> None:
+        """From int8 weights in (in, out) layout, the layout torch._int_mm multiplies by,
+        one fp32 scale per output channel, and an fp32 bias or None."""
         super().__init__()
-        self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.in_features, self.out_features = weight_t.shape
+        self.register_buffer("weight_t", weight_t)
+        self.register_buffer("weight_scale", weight_scale)
+        self.register_buffer("bias", bias)
+
+    @classmethod
+    def from_linear(cls, linear: nn.Linear) -> Int8Linear:
+        """The int8 version of ``linear``."""
         weight = linear.weight.detach().float()
         scale = _scales(weight)
-        # (in, out), the layout torch._int_mm multiplies by; one scale per output channel
-        self.register_buffer("weight_t", _quantized(weight, scale).t().contiguous())
-        self.register_buffer("weight_scale", scale.view(-1))
         bias = linear.bias
-        self.register_buffer("bias", None if bias is None else bias.detach().float().clone())
+        return cls(_quantized(weight, scale).t().contiguous(), scale.view(-1),
+                   None if bias is None else bias.detach().float().clone())
+
+    @classmethod
+    def stacked(cls, layers: list[Int8Linear]) -> Int8Linear:
+        """One layer whose outputs are those of ``layers`` (same input) side by side: each
+        output channel is computed exactly as in its own layer."""
+        biases = [layer.bias if layer.bias is not None
+                  else layer.weight_scale.new_zeros(layer.out_features) for layer in layers]
+        has_bias = any(layer.bias is not None for layer in layers)
+        return cls(torch.cat([layer.weight_t for layer in layers], dim=1),
+                   torch.cat([layer.weight_scale for layer in layers]),
+                   torch.cat(biases) if has_bias else None)
 
     def forward(self, x: Tensor) -> Tensor:
         rows = x.reshape(-1, self.in_features)
@@ -67,7 +85,7 @@ def quantize_linear_layers(model: nn.Module) -> nn.Module:
             module.skip_embed_dim_check = True
         for name, child in module.named_children():
             if type(child) is nn.Linear:
-                setattr(module, name, Int8Linear(child))
+                setattr(module, name, Int8Linear.from_linear(child))
     return model
 
 
