@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ea_mt.decoding.quantization import Int8Linear
+from ea_mt.decoding.quantization import Int8Linear, stacked_bias
 
 Projection = Callable[[Tensor], Tensor]
 
@@ -49,8 +49,5 @@ def _tensors(layer: nn.Module) -> list[Tensor]:
 def _linear(layers) -> Projection:
     """The concatenated Linear layers (a layer without bias adds zeros)."""
     weight = torch.cat([layer.weight.detach() for layer in layers])
-    bias = None
-    if any(layer.bias is not None for layer in layers):
-        bias = torch.cat([weight.new_zeros(layer.out_features) if layer.bias is None
-                          else layer.bias.detach() for layer in layers])
+    bias = stacked_bias(layers)
     return lambda x: F.linear(x, weight, bias)

@@ -83,7 +83,7 @@ class _LayerCache:
     cross_value: Tensor
     self_rows: Tensor | None  # (slots, heads, k−1, capacity): kept rows of M, EA only
     cross_rows: Tensor | None  # (slots, heads, k−1, source)
-    self_qkv: Projection | None = None  # the self-attention's q, k, v projections as one
+    self_qkv: Projection | None  # the self-attention's q, k, v projections as one product
 
     def slot_buffers(self) -> list[str]:
         """The names of the buffers indexed by slot."""

@@ -52,12 +52,8 @@ class Int8Linear(nn.Module):
     def stacked(cls, layers: list[Int8Linear]) -> Int8Linear:
         """One layer whose outputs are those of ``layers`` (same input) side by side: each
         output channel is computed exactly as in its own layer."""
-        biases = [layer.bias if layer.bias is not None
-                  else layer.weight_scale.new_zeros(layer.out_features) for layer in layers]
-        has_bias = any(layer.bias is not None for layer in layers)
         return cls(torch.cat([layer.weight_t for layer in layers], dim=1),
-                   torch.cat([layer.weight_scale for layer in layers]),
-                   torch.cat(biases) if has_bias else None)
+                   torch.cat([layer.weight_scale for layer in layers]), stacked_bias(layers))
 
     def forward(self, x: Tensor) -> Tensor:
         rows = x.reshape(-1, self.in_features)
@@ -87,6 +83,16 @@ def quantize_linear_layers(model: nn.Module) -> nn.Module:
             if type(child) is nn.Linear:
                 setattr(module, name, Int8Linear.from_linear(child))
     return model
+
+
+def stacked_bias(layers: list[nn.Module]) -> Tensor | None:
+    """The biases of Linear or Int8Linear ``layers`` end to end, zeros for a layer without
+    one; None when none has one."""
+    present = [layer.bias for layer in layers if layer.bias is not None]
+    if not present:
+        return None
+    return torch.cat([present[0].new_zeros(layer.out_features) if layer.bias is None
+                      else layer.bias.detach() for layer in layers])
 
 
 def _scales(rows: Tensor) -> Tensor:
