@@ -139,17 +139,14 @@ class IncrementalDecoder:
         self_attn, cross = layer.self_attn, layer.encoder_attn
         heads, dim = self_attn.num_heads, self_attn.head_dim
         kwargs = {"dtype": enc.dtype, "device": enc.device}
-        source, sentences = enc.size(0), enc.size(1)
-        # Computed exactly as fairseq's MultiheadAttention does for the encoder's outputs.
-        cross_key = cross.k_proj(enc).view(source, sentences * cross.num_heads, cross.head_dim)
-        cross_value = cross.v_proj(enc).view(source, sentences * cross.num_heads, cross.head_dim)
+        cross_key, cross_value = _cross_states(cross, enc)
         return _LayerCache(
             self_key=torch.zeros(slots, heads, steps, dim, **kwargs),
             self_value=torch.zeros(slots, heads, steps, dim, **kwargs),
-            cross_key=cross_key.transpose(0, 1).reshape(sentences, cross.num_heads, source, -1),
-            cross_value=cross_value.transpose(0, 1).reshape(sentences, cross.num_heads, source, -1),
+            cross_key=cross_key,
+            cross_value=cross_value,
             self_rows=_kept_rows(self_attn, slots, steps, kwargs),
-            cross_rows=_kept_rows(cross, slots, source, kwargs),
+            cross_rows=_kept_rows(cross, slots, enc.size(0), kwargs),
             self_qkv=fused_projection(self_attn),
         )
 
@@ -384,9 +381,9 @@ class ContinuousDecoder(IncrementalDecoder):
         for layer, cache in zip(self.decoder.layers, self.caches, strict=True):
             for name in cache.slot_buffers():
                 getattr(cache, name)[rows].zero_()
-            fresh = self._layer_cache(layer, enc, 0, 0)
-            cache.cross_key[first : first + count] = _left_padded(fresh.cross_key, 2, source)
-            cache.cross_value[first : first + count] = _left_padded(fresh.cross_value, 2, source)
+            cross_key, cross_value = _cross_states(layer.encoder_attn, enc)
+            cache.cross_key[first : first + count] = _left_padded(cross_key, 2, source)
+            cache.cross_value[first : first + count] = _left_padded(cross_value, 2, source)
         self.source_padding = torch.cat([self.source_padding,
                                          _left_padded(padding, 1, source, True)])
         self.lengths = torch.cat([self.lengths, self.lengths.new_zeros(count)])
@@ -521,6 +518,17 @@ def _encoder_states(encoder_out: dict) -> tuple[Tensor, Tensor]:
     masks = encoder_out["encoder_padding_mask"]
     padding = masks[0] if masks else enc.new_zeros(enc.shape[:2][::-1], dtype=torch.bool)
     return enc, padding.bool()
+
+
+def _cross_states(attn, enc: Tensor) -> tuple[Tensor, Tensor]:
+    """The encoder–decoder keys and values of ``enc`` (source, sentences, channels), each
+    (sentences, heads, source, head_dim), computed as fairseq's MultiheadAttention does."""
+    source, sentences = enc.size(0), enc.size(1)
+    heads, dim = attn.num_heads, attn.head_dim
+    key = attn.k_proj(enc).view(source, sentences * heads, dim)
+    value = attn.v_proj(enc).view(source, sentences * heads, dim)
+    return (key.transpose(0, 1).reshape(sentences, heads, source, dim),
+            value.transpose(0, 1).reshape(sentences, heads, source, dim))
 
 
 def _kept_rows(attn, slots: int, columns: int, kwargs: dict) -> Tensor | None:
