@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 WORKER = "--worker"
+# The worker runs by path inside another checkout, which may lack this tree's
+# ``benchmarks.common``: only the parent's functions import it, where they need it.
 
 
 def _worker(model: str, source: str, beam: int, batch: int, threads: int,
@@ -76,16 +78,20 @@ def _measure(tree: Path, args: argparse.Namespace) -> dict[str, Any]:
                str(args.beam), str(args.batch), str(args.threads), str(args.latency_lines)]
     done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True,
                           check=False)
+    from benchmarks.common import fail
+
     if done.returncode != 0:
         tail = done.stderr.strip().splitlines()[-1:] or ["no message"]
-        raise SystemExit(f"error: {tree}: the timed run failed: {tail[0]}")
+        fail(f"{tree}: the timed run failed: {tail[0]}")
     measured = json.loads(done.stdout.strip().splitlines()[-1])
     if Path(measured["ea_mt"]) != (tree / "ea_mt").resolve():
-        raise SystemExit(f"error: {tree}: imported ea_mt from {measured['ea_mt']} instead")
+        fail(f"{tree}: imported ea_mt from {measured['ea_mt']} instead")
     return measured
 
 
 def _markdown(report: dict[str, Any]) -> str:
+    from benchmarks.common import markdown_table
+
     trees = report["trees"]
     first = trees[0]
     lines = [
@@ -99,20 +105,21 @@ def _markdown(report: dict[str, Any]) -> str:
         f"{report['latency_lines']} lines one at a time",
         f"- same translations in every run: {'yes' if report['identical'] else '**no**'}",
         "",
-        "| tree | commit | round | sent/s | tok/s | p50 ms |",
-        "|---|---|---:|---:|---:|---:|",
+        markdown_table(
+            ["tree", "commit", "round", "sent/s", "tok/s", "p50 ms"],
+            ([f"`{tree['tree']}`", tree["commit"][:60], number,
+              f"{run['sentences_per_s']:.1f}", f"{run['tokens_per_s']:.0f}", _fmt(run["p50_ms"])]
+             for tree in trees for number, run in enumerate(tree["runs"], 1)),
+            right_from=2),
+        "",
+        markdown_table(
+            ["tree", "mean sent/s", "× first", "median p50 ms", "× first"],
+            ([f"`{tree['tree']}`", f"{tree['sentences_per_s']:.1f}",
+              f"{tree['sentences_per_s'] / first['sentences_per_s']:.3f}×",
+              _fmt(tree["p50_ms"]), _ratio(tree["p50_ms"], first["p50_ms"])]
+             for tree in trees),
+            right_from=1),
     ]
-    for tree in trees:
-        for number, run in enumerate(tree["runs"], 1):
-            p50 = "–" if run["p50_ms"] is None else f"{run['p50_ms']:.1f}"
-            lines.append(f"| `{tree['tree']}` | {tree['commit'][:60]} | {number} | "
-                         f"{run['sentences_per_s']:.1f} | {run['tokens_per_s']:.0f} | {p50} |")
-    lines += ["", "| tree | mean sent/s | × first | median p50 ms | × first |",
-              "|---|---:|---:|---:|---:|"]
-    for tree in trees:
-        lines.append(f"| `{tree['tree']}` | {tree['sentences_per_s']:.1f} | "
-                     f"{tree['sentences_per_s'] / first['sentences_per_s']:.3f}× | "
-                     f"{_fmt(tree['p50_ms'])} | {_ratio(tree['p50_ms'], first['p50_ms'])} |")
     return "\n".join(lines) + "\n"
 
 
@@ -147,15 +154,17 @@ def main(argv: list[str] | None = None) -> None:
     from benchmarks.common import (
         command_line,
         dated_folder,
+        fail,
         log,
         machine_description,
         utc_now,
+        write_json,
     )
 
     args = _parser().parse_args(argv)
     for tree in args.trees:
         if not (tree / "ea_mt" / "__init__.py").is_file():
-            raise SystemExit(f"error: {tree} is not an ea-mt checkout (no ea_mt/__init__.py)")
+            fail(f"{tree} is not an ea-mt checkout (no ea_mt/__init__.py)")
     args.trees = [tree.resolve() for tree in args.trees]
     started = utc_now()
     runs: dict[Path, list[dict[str, Any]]] = {tree: [] for tree in args.trees}
@@ -181,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     out = args.out or dated_folder("fast-path-ab")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_json(out / "results.json", report)
     (out / "results.md").write_text(_markdown(report), encoding="utf-8")
     log(f"report: {out / 'results.md'}")
 
