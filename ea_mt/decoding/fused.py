@@ -5,25 +5,18 @@ Linear layers; a decoding step of self-attention applies all three to the same i
 :func:`fused_projection` concatenates their weights once, so the step makes one product
 and three views instead of three products: each output column is the same dot product as
 before (fp32, bf16 and the int8 layers of ``quantization``, whose scales are per output
-channel and per input row, alike).  The concatenation is cached per module and rebuilt
-when a weight changes (in place or replaced).
+channel and per input row, alike; fp32 on the CPU over a packed weight, see ``packed``).
+The concatenation is cached per module and rebuilt when a weight changes (in place or
+replaced).
 """
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Callable
-
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 
+from ea_mt.decoding.packed import Projection, cached, linear
 from ea_mt.decoding.quantization import Int8Linear, stacked_bias
-
-Projection = Callable[[Tensor], Tensor]
-
-_CACHE: weakref.WeakKeyDictionary[nn.Module, tuple[tuple, Projection]] = (
-    weakref.WeakKeyDictionary())
 
 
 def fused_projection(attn: nn.Module) -> Projection | None:
@@ -33,21 +26,7 @@ def fused_projection(attn: nn.Module) -> Projection | None:
     kinds = {type(layer) for layer in layers}
     if kinds not in ({nn.Linear}, {Int8Linear}):
         return None
-    key = tuple((id(t), t._version) for layer in layers for t in _tensors(layer))
-    cached = _CACHE.get(attn)
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    projection = _linear(layers) if kinds == {nn.Linear} else Int8Linear.stacked(layers)
-    _CACHE[attn] = (key, projection)
-    return projection
-
-
-def _tensors(layer: nn.Module) -> list[Tensor]:
-    return [*layer.parameters(), *layer.buffers()]
-
-
-def _linear(layers) -> Projection:
-    """The concatenated Linear layers (a layer without bias adds zeros)."""
-    weight = torch.cat([layer.weight.detach() for layer in layers])
-    bias = stacked_bias(layers)
-    return lambda x: F.linear(x, weight, bias)
+    if kinds == {Int8Linear}:
+        return cached(attn, layers, lambda: Int8Linear.stacked(layers))
+    return cached(attn, layers, lambda: linear(
+        torch.cat([layer.weight.detach() for layer in layers]), stacked_bias(layers)))

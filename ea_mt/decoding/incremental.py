@@ -30,7 +30,8 @@ from fairseq.modules import MultiheadAttention
 from fairseq.modules.transformer_layer import TransformerDecoderLayerBase
 from torch import Tensor
 
-from ea_mt.decoding.fused import Projection, fused_projection
+from ea_mt.decoding.fused import fused_projection
+from ea_mt.decoding.packed import Projection, layer_projection
 from ea_mt.models.attention import EvolvingMultiheadAttention
 from ea_mt.models.evolving import combine, mix_with_previous
 
@@ -69,6 +70,31 @@ def unsupported_reason(model) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class _LayerProjections:
+    """The Linear layers of one decoder layer as a step calls them (see ``packed``)."""
+
+    self_qkv: Projection  # the self-attention's q, k, v side by side, as one product
+    self_out: Projection
+    cross_q: Projection
+    cross_out: Projection
+    fc1: Projection
+    fc2: Projection
+
+    @classmethod
+    def of(cls, layer) -> _LayerProjections:
+        self_attn, cross = layer.self_attn, layer.encoder_attn
+        self_qkv = fused_projection(self_attn) or (
+            lambda x: torch.cat([self_attn.q_proj(x), self_attn.k_proj(x),
+                                 self_attn.v_proj(x)], dim=-1))
+        return cls(self_qkv=self_qkv,
+                   self_out=layer_projection(self_attn.out_proj),
+                   cross_q=layer_projection(cross.q_proj),
+                   cross_out=layer_projection(cross.out_proj),
+                   fc1=layer_projection(layer.fc1),
+                   fc2=layer_projection(layer.fc2))
+
+
 @dataclass
 class _LayerCache:
     """What one decoder layer keeps between steps; the first dimension is the slot.
@@ -83,7 +109,6 @@ class _LayerCache:
     cross_value: Tensor
     self_rows: Tensor | None  # (slots, heads, k−1, capacity): kept rows of M, EA only
     cross_rows: Tensor | None  # (slots, heads, k−1, source)
-    self_qkv: Projection | None  # the self-attention's q, k, v projections as one product
 
     def slot_buffers(self) -> list[str]:
         """The names of the buffers indexed by slot."""
@@ -121,6 +146,8 @@ class IncrementalDecoder:
         slots = self.sentences  # grows to sentences·beam on expand
         self.caches = [self._layer_cache(layer, enc, slots, self.capacity)
                        for layer in self.decoder.layers]
+        self.projections = [_LayerProjections.of(layer) for layer in self.decoder.layers]
+        self.output_projection = layer_projection(self.decoder.output_projection)
         self._cross_blocked = self._blocked_rows()
 
     def _blocked_rows(self) -> Tensor:
@@ -147,7 +174,6 @@ class IncrementalDecoder:
             cross_value=cross_value,
             self_rows=_kept_rows(self_attn, slots, steps, kwargs),
             cross_rows=_kept_rows(cross, slots, enc.size(0), kwargs),
-            self_qkv=fused_projection(self_attn),
         )
 
     # -- moving hypotheses between slots ---------------------------------------------------
@@ -204,21 +230,23 @@ class IncrementalDecoder:
         if decoder.layernorm_embedding is not None:
             x = decoder.layernorm_embedding(x)
         chains: dict[str, Tensor | None] = {"self": None, "cross": None}
-        for layer, cache in zip(decoder.layers, self.caches, strict=True):
-            x = self._layer(layer, cache, x, chains)
+        for layer, cache, projections in zip(decoder.layers, self.caches, self.projections,
+                                             strict=True):
+            x = self._layer(layer, cache, projections, x, chains)
         self._advance()
         if decoder.layer_norm is not None:
             x = decoder.layer_norm(x)
         if decoder.project_out_dim is not None:
             x = decoder.project_out_dim(x)
-        return decoder.output_projection(x)
+        return self.output_projection(x)
 
-    def _layer(self, layer, cache: _LayerCache, x: Tensor, chains: dict) -> Tensor:
+    def _layer(self, layer, cache: _LayerCache, projections: _LayerProjections, x: Tensor,
+               chains: dict) -> Tensor:
         """TransformerDecoderLayerBase.forward for one position, on (rows, channels)."""
         residual = x
         if layer.normalize_before:
             x = layer.self_attn_layer_norm(x)
-        x = self._self_attention(layer.self_attn, cache, x, chains)
+        x = self._self_attention(layer.self_attn, cache, projections, x, chains)
         if layer.c_attn is not None:
             rows = x.size(0)
             x = torch.einsum("bhd,h->bhd", x.view(rows, layer.nh, layer.head_dim), layer.c_attn)
@@ -232,7 +260,7 @@ class IncrementalDecoder:
         residual = x
         if layer.normalize_before:
             x = layer.encoder_attn_layer_norm(x)
-        x = self._cross_attention(layer.encoder_attn, cache, x, chains)
+        x = self._cross_attention(layer.encoder_attn, cache, projections, x, chains)
         x = layer.residual_connection(x, residual)
         if not layer.normalize_before:
             x = layer.encoder_attn_layer_norm(x)
@@ -240,10 +268,10 @@ class IncrementalDecoder:
         residual = x
         if layer.normalize_before:
             x = layer.final_layer_norm(x)
-        x = layer.activation_fn(layer.fc1(x))
+        x = layer.activation_fn(projections.fc1(x))
         if layer.ffn_layernorm is not None:
             x = layer.ffn_layernorm(x)
-        x = layer.fc2(x)
+        x = projections.fc2(x)
         if layer.w_resid is not None:
             residual = torch.mul(layer.w_resid, residual)
         x = layer.residual_connection(x, residual)
@@ -272,13 +300,11 @@ class IncrementalDecoder:
         """The encoder–decoder keys and values of the live sentences."""
         return cache.cross_key, cache.cross_value
 
-    def _self_attention(self, attn, cache: _LayerCache, x: Tensor, chains: dict) -> Tensor:
+    def _self_attention(self, attn, cache: _LayerCache, projections: _LayerProjections,
+                        x: Tensor, chains: dict) -> Tensor:
         rows, t = x.size(0), self.width
         heads, dim = attn.num_heads, attn.head_dim
-        if cache.self_qkv is not None:
-            q, k, v = cache.self_qkv(x).chunk(3, dim=-1)
-        else:
-            q, k, v = attn.q_proj(x), attn.k_proj(x), attn.v_proj(x)
+        q, k, v = projections.self_qkv(x).chunk(3, dim=-1)
         q *= attn.scaling
         self._write_column(cache.self_key, k.view(rows, heads, dim))
         self._write_column(cache.self_value, v.view(rows, heads, dim))
@@ -291,11 +317,12 @@ class IncrementalDecoder:
         scores = self._evolve(attn, logits, future, rows_of_m, chains, "self")
         probs = _softmax(scores)
         out = torch.matmul(probs, cache.self_value[:rows, :, : t + 1])  # (rows, heads, 1, dim)
-        return attn.out_proj(out.view(rows, heads * dim))
+        return projections.self_out(out.view(rows, heads * dim))
 
-    def _cross_attention(self, attn, cache: _LayerCache, x: Tensor, chains: dict) -> Tensor:
+    def _cross_attention(self, attn, cache: _LayerCache, projections: _LayerProjections,
+                         x: Tensor, chains: dict) -> Tensor:
         rows, heads, dim = x.size(0), attn.num_heads, attn.head_dim
-        q = attn.q_proj(x)
+        q = projections.cross_q(x)
         q *= attn.scaling
         cross_key, cross_value = self._cross_keys(cache)
         sentences, group, source = self.sentences, self.group, cross_key.size(2)
@@ -309,7 +336,7 @@ class IncrementalDecoder:
         scores = self._evolve(attn, logits, blocked, rows_of_m, chains, "cross")
         probs = _softmax(scores).view(sentences, group, heads, source).transpose(1, 2)
         out = torch.matmul(probs, cross_value)  # (sentences, heads, group, dim)
-        return attn.out_proj(out.transpose(1, 2).reshape(rows, heads * dim))
+        return projections.cross_out(out.transpose(1, 2).reshape(rows, heads * dim))
 
     @staticmethod
     def _evolve(attn, logits: Tensor, blocked: Tensor | None, kept: Tensor | None,
