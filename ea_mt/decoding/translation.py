@@ -22,6 +22,7 @@ import torch
 
 from ea_mt.bundled import bundled_model
 from ea_mt.checkpoint_safety import load_checkpoint
+from ea_mt.decoding.allocator import retain_freed_memory
 from ea_mt.decoding.buffering import PAUSE_S, buffers, pauses_matter
 from ea_mt.decoding.hypotheses import Hypothesis, LineResult
 from ea_mt.decoding.options import DecodeOptions, InputOptions
@@ -52,6 +53,8 @@ class Translator:
         self.files = files
         self.options = options
         self.device = torch_device(device, precision)
+        if self.device.type == "cpu":
+            retain_freed_memory()  # each step's logits are reused, not paged in afresh
         self.precision = precision
         self.sp = _load_spm(files.spm_model)
         self.model, self.task = _load_model(files)
