@@ -7,10 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import benchmarks.decoding
-from benchmarks.common import RUNS, SAMPLE
+from benchmarks.common import REPO, RUNS, SAMPLE
 
 PROG = "python -m benchmarks.decoding"
 DEFAULT_SOURCE = SAMPLE / "test.en"  # the bundled sample; issue 14: Multi30k's test2016.en
+# The bundled Tatoeba models: equal in size, so that a fresh clone measures with one command.
+DEFAULT_EA = REPO / "data" / "models" / "tatoeba-en-de-ea"
+DEFAULT_VANILLA = REPO / "data" / "models" / "tatoeba-en-de-vanilla"
 DEFAULT_CT2_CACHE = RUNS / "ct2"  # converted models, git-ignored
 
 
@@ -34,9 +37,12 @@ class Settings:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description=benchmarks.decoding.__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--ea", type=Path, help="the EA model: a model directory or checkpoint")
-    p.add_argument("--vanilla", type=Path,
-                   help="the vanilla model of equal size: a model directory or checkpoint")
+    p.add_argument("--ea", type=Path, default=DEFAULT_EA,
+                   help="the EA model: a model directory or checkpoint (default the bundled "
+                        "tatoeba-en-de-ea)")
+    p.add_argument("--vanilla", type=Path, default=DEFAULT_VANILLA,
+                   help="the vanilla model of equal size: a model directory or checkpoint "
+                        "(default the bundled tatoeba-en-de-vanilla)")
     p.add_argument("--source", type=Path, default=DEFAULT_SOURCE,
                    help="source text, one sentence a line (default the bundled sample's "
                         "test.en)")
@@ -73,8 +79,9 @@ def integers(p: argparse.ArgumentParser, option: str, text: str) -> tuple[int, .
 
 def settings_from(p: argparse.ArgumentParser, args: argparse.Namespace) -> Settings:
     """The settings of a measuring run; the parser's error for a missing or bad option."""
-    if args.ea is None or args.vanilla is None:
-        p.error("--ea and --vanilla are required: the EA model and the vanilla model")
+    for option, model in (("--ea", args.ea), ("--vanilla", args.vanilla)):
+        if not model.exists():
+            p.error(f"{option} {model}: no such model directory or checkpoint")
     if not args.source.is_file():
         p.error(f"--source {args.source}: no such file")
     if args.limit is not None and args.limit < 1:
