@@ -47,8 +47,9 @@ demo: install
 wheel-smoke: install
 	VENV=$(VENV) PYTHON=$(PYTHON) TORCH='$(TORCH)' .ci/wheel-smoke
 
-# The decoding benchmark (benchmarks/decoding/): its own requirements, then the run, e.g.
-#   make bench-decoding ARGS='--ea EA_MODEL_DIR --vanilla VANILLA_MODEL_DIR'
+# The decoding benchmark (benchmarks/decoding/): its own requirements, then the run; by
+# default the bundled models on the bundled sample, or e.g.
+#   make bench-decoding ARGS='--ea EA_MODEL_DIR --vanilla VANILLA_MODEL_DIR --source FILE'
 bench-decoding: install
 	$(PIP) install -c requirements/constraints.txt -r requirements/benchmarks.txt
 	$(BIN)/python -m benchmarks.decoding $(ARGS)
