@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import benchmarks.decoding
-from benchmarks.common import REPO, RUNS, SAMPLE
+from benchmarks.common import RUNS, SAMPLE
+from ea_mt.bundled import bundled_models
 
 PROG = "python -m benchmarks.decoding"
 DEFAULT_SOURCE = SAMPLE / "test.en"  # the bundled sample; issue 14: Multi30k's test2016.en
 # The bundled Tatoeba models: equal in size, so that a fresh clone measures with one command.
-DEFAULT_EA = REPO / "data" / "models" / "tatoeba-en-de-ea"
-DEFAULT_VANILLA = REPO / "data" / "models" / "tatoeba-en-de-vanilla"
+DEFAULT_EA = bundled_models().get("tatoeba-en-de-ea")
+DEFAULT_VANILLA = bundled_models().get("tatoeba-en-de-vanilla")
 DEFAULT_CT2_CACHE = RUNS / "ct2"  # converted models, git-ignored
 
 
@@ -80,6 +81,8 @@ def integers(p: argparse.ArgumentParser, option: str, text: str) -> tuple[int, .
 def settings_from(p: argparse.ArgumentParser, args: argparse.Namespace) -> Settings:
     """The settings of a measuring run; the parser's error for a missing or bad option."""
     for option, model in (("--ea", args.ea), ("--vanilla", args.vanilla)):
+        if model is None:
+            p.error(f"{option} is required: this install has no bundled model to default to")
         if not model.exists():
             p.error(f"{option} {model}: no such model directory or checkpoint")
     if not args.source.is_file():

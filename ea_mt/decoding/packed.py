@@ -37,7 +37,7 @@ _CACHE: weakref.WeakKeyDictionary[nn.Module, tuple[Hashable, Projection]] = (
 
 
 def cached(module: nn.Module, layers: Sequence[nn.Module],
-           build: Callable[[], Projection | None]) -> Projection | None:
+           build: Callable[[], Projection]) -> Projection:
     """``build()``'s projection for ``module``, kept until a tensor of ``layers`` changes."""
     key = tuple((id(t), t._version) for layer in layers
                 for t in (*layer.parameters(), *layer.buffers()))
@@ -45,8 +45,7 @@ def cached(module: nn.Module, layers: Sequence[nn.Module],
     if hit is not None and hit[0] == key:
         return hit[1]
     projection = build()
-    if projection is not None:
-        _CACHE[module] = (key, projection)
+    _CACHE[module] = (key, projection)
     return projection
 
 
@@ -54,11 +53,8 @@ def layer_projection(layer: nn.Module) -> Projection:
     """``layer`` as a callable: packed when it is a plain fp32 CPU ``nn.Linear``."""
     if type(layer) is not nn.Linear:
         return layer
-    built = cached(layer, [layer], lambda: linear(layer.weight.detach(),
-                                                  None if layer.bias is None
-                                                  else layer.bias.detach()))
-    assert built is not None
-    return built
+    return cached(layer, [layer], lambda: linear(
+        layer.weight.detach(), None if layer.bias is None else layer.bias.detach()))
 
 
 def linear(weight: Tensor, bias: Tensor | None) -> Projection:
@@ -69,7 +65,7 @@ def linear(weight: Tensor, bias: Tensor | None) -> Projection:
     min_rows = -(-PACKED_MIN_OUTPUTS // weight.size(0))
 
     def project(x: Tensor) -> Tensor:
-        if x.size(0) < min_rows or x.dtype != torch.float32:
+        if x.size(0) < min_rows:
             return F.linear(x, weight, bias)
         return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
 
